@@ -1,0 +1,390 @@
+// Package settings reads, validates, watches and writes mcp_settings.json,
+// the settings file mcptray shares with MCPHub.
+//
+// The file stays MCPHub's: fields mcptray does not know are kept, and a save
+// changes only what the program changed, so a diff of the file shows just
+// that. Every change goes through [Store.Modify], which re-reads the file
+// first so an edit the user made in the meantime is never lost, and writes
+// atomically (temporary file in the same folder, fsync, rename) with mode
+// 0600 in a 0700 folder.
+package settings
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// Server types. TypeHTTP is accepted as another name of TypeStreamableHTTP.
+const (
+	TypeStdio          = "stdio"
+	TypeSSE            = "sse"
+	TypeStreamableHTTP = "streamable-http"
+	TypeHTTP           = "http"
+	// TypeOpenAPI is MCPHub's OpenAPI bridge, which mcptray does not run:
+	// such a server loads and round-trips, and shows an error state.
+	TypeOpenAPI = "openapi"
+)
+
+// DefaultSeparator joins a server's name and a tool's name, as in MCPHub.
+const DefaultSeparator = "-"
+
+// Empty is what a new settings file holds.
+const Empty = "{\n  \"mcpServers\": {}\n}\n"
+
+// validName matches what MCP allows in a tool name (revision 2025-11-25,
+// "Tool names": ASCII letters, digits, '_', '-' and '.').
+var validName = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
+
+// Kind returns the server's transport: stdio, sse or streamable-http. A
+// missing type means stdio when there is a command and streamable-http when
+// there is a URL.
+func (s *Server) Kind() string {
+	switch s.Type {
+	case "":
+		if s.Command != "" {
+			return TypeStdio
+		}
+		if s.URL != "" {
+			return TypeStreamableHTTP
+		}
+		return ""
+	case TypeHTTP:
+		return TypeStreamableHTTP
+	}
+	return s.Type
+}
+
+// IsEnabled reports whether the server is enabled; a missing flag means yes.
+func (s *Server) IsEnabled() bool { return s.Enabled == nil || *s.Enabled }
+
+// ToolEnabled reports whether the per-tool overrides leave tool enabled.
+func (s *Server) ToolEnabled(tool string) bool { return itemEnabled(s.Tools, tool) }
+
+// PromptEnabled reports whether the per-prompt overrides leave prompt enabled.
+func (s *Server) PromptEnabled(prompt string) bool { return itemEnabled(s.Prompts, prompt) }
+
+// ResourceEnabled reports whether the per-resource overrides leave the
+// resource with this URI enabled.
+func (s *Server) ResourceEnabled(uri string) bool { return itemEnabled(s.Resources, uri) }
+
+func itemEnabled(m map[string]*ItemOverride, name string) bool {
+	o := m[name]
+	return o == nil || o.Enabled == nil || *o.Enabled
+}
+
+// ServerNames returns the names of the servers in the order of the file,
+// servers added since last in name order.
+func (s *Settings) ServerNames() []string {
+	names := make([]string, 0, len(s.Servers))
+	seen := map[string]bool{}
+	for _, n := range s.order {
+		if _, ok := s.Servers[n]; ok && !seen[n] {
+			names = append(names, n)
+			seen[n] = true
+		}
+	}
+	for _, n := range slices.Sorted(maps.Keys(s.Servers)) {
+		if !seen[n] {
+			names = append(names, n)
+		}
+	}
+	return names
+}
+
+// Separator returns systemConfig.nameSeparator, or "-".
+func (s *Settings) Separator() string {
+	if s.System != nil && s.System.NameSeparator != nil && *s.System.NameSeparator != "" {
+		return *s.System.NameSeparator
+	}
+	return DefaultSeparator
+}
+
+// BaseURL returns systemConfig.install.baseUrl, or "".
+func (s *Settings) BaseURL() string {
+	if s.System != nil && s.System.Install != nil {
+		return strings.TrimRight(s.System.Install.BaseURL, "/")
+	}
+	return ""
+}
+
+// SecretStore returns systemConfig.secretStore: auto (the default), keychain
+// or file.
+func (s *Settings) SecretStore() string {
+	if s.System != nil && s.System.SecretStore != "" {
+		return s.System.SecretStore
+	}
+	return "auto"
+}
+
+// GlobalRouteEnabled reports whether /mcp and /sse serve every server
+// (systemConfig.routing.enableGlobalRoute, default true).
+func (s *Settings) GlobalRouteEnabled() bool {
+	return s.System == nil || s.System.Routing == nil || s.System.Routing.EnableGlobalRoute == nil || *s.System.Routing.EnableGlobalRoute
+}
+
+// GroupNameRouteEnabled reports whether a group can be addressed by its name
+// as well as its id (systemConfig.routing.enableGroupNameRoute, default true).
+func (s *Settings) GroupNameRouteEnabled() bool {
+	return s.System == nil || s.System.Routing == nil || s.System.Routing.EnableGroupNameRoute == nil || *s.System.Routing.EnableGroupNameRoute
+}
+
+// ActiveBearerKeys returns the enabled bearer keys, including MCPHub's legacy
+// single key (routing.enableBearerAuth with routing.bearerAuthKey).
+func (s *Settings) ActiveBearerKeys() []*BearerKey {
+	var keys []*BearerKey
+	for _, k := range s.BearerKeys {
+		if k != nil && k.Token != "" && (k.Enabled == nil || *k.Enabled) {
+			keys = append(keys, k)
+		}
+	}
+	if r := s.routing(); r != nil && r.EnableBearerAuth != nil && *r.EnableBearerAuth && r.BearerAuthKey != "" {
+		keys = append(keys, &BearerKey{ID: "legacy", Name: "routing.bearerAuthKey", Token: r.BearerAuthKey, AccessType: "all"})
+	}
+	return keys
+}
+
+func (s *Settings) routing() *Routing {
+	if s.System == nil {
+		return nil
+	}
+	return s.System.Routing
+}
+
+// FindGroup returns the group with this id, or with this name when group
+// names are routable.
+func (s *Settings) FindGroup(key string) *Group {
+	for _, g := range s.Groups {
+		if g != nil && g.ID != "" && g.ID == key {
+			return g
+		}
+	}
+	if s.GroupNameRouteEnabled() {
+		for _, g := range s.Groups {
+			if g != nil && g.Name == key {
+				return g
+			}
+		}
+	}
+	return nil
+}
+
+// CheckServerName reports whether name can prefix MCP tool names with sep.
+func CheckServerName(name, sep string) error {
+	if !validName.MatchString(name) {
+		return fmt.Errorf("server name %q cannot prefix MCP tool names: use only letters, digits, '_', '-' and '.'", name)
+	}
+	if len(name)+len(sep) >= 128 {
+		return fmt.Errorf("server name %q is too long to prefix MCP tool names (128 characters at most in all)", name)
+	}
+	return nil
+}
+
+// Parse decodes and validates a settings file. Its errors are *Error values
+// with the line and column of the problem; path names the file in them.
+func Parse(path string, data []byte) (*Settings, error) {
+	var probe any
+	if err := json.Unmarshal(data, &probe); err != nil {
+		return nil, syntaxError(path, data, err)
+	}
+	if _, ok := probe.(map[string]any); !ok {
+		return nil, &Error{Path: path, Line: 1, Col: 1, Err: errors.New("settings must be a JSON object")}
+	}
+	var s Settings
+	if err := json.Unmarshal(data, &s); err != nil {
+		return nil, locateTypeError(path, data, err)
+	}
+	if s.Servers == nil {
+		s.Servers = map[string]*Server{}
+	}
+	if err := s.validate(path, data); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+// validate checks what must hold for the hub to act on the file. data, when
+// not nil, gives positions for the errors.
+func (s *Settings) validate(path string, data []byte) error {
+	pos := positionsOf(data)
+	at := func(err error, server string, keys ...string) error {
+		e := &Error{Path: path, Server: server, Err: err}
+		e.Line, e.Col = pos.lookup(data, keys...)
+		return e
+	}
+	for _, name := range s.ServerNames() {
+		srv := s.Servers[name]
+		if srv == nil {
+			return at(errors.New("server must be an object"), name, "mcpServers", name)
+		}
+		switch srv.Type {
+		case "", TypeStdio, TypeSSE, TypeStreamableHTTP, TypeHTTP, TypeOpenAPI:
+		default:
+			return at(fmt.Errorf("unknown type %q (want stdio, sse or streamable-http)", srv.Type), name, "mcpServers", name, "type")
+		}
+		switch srv.Kind() {
+		case "":
+			return at(errors.New("server needs a command (stdio) or a url (sse, streamable-http)"), name, "mcpServers", name)
+		case TypeStdio:
+			if strings.TrimSpace(srv.Command) == "" {
+				return at(errors.New("stdio server needs a command"), name, "mcpServers", name)
+			}
+		case TypeSSE, TypeStreamableHTTP:
+			if srv.URL == "" {
+				return at(fmt.Errorf("%s server needs a url", srv.Kind()), name, "mcpServers", name)
+			}
+			if !strings.Contains(srv.URL, "$") {
+				if err := checkURL(srv.URL); err != nil {
+					return at(err, name, "mcpServers", name, "url")
+				}
+			}
+		}
+		if srv.Options != nil && srv.Options.Timeout < 0 {
+			return at(errors.New("options.timeout must not be negative"), name, "mcpServers", name, "options")
+		}
+	}
+	if s.System != nil && s.System.NameSeparator != nil && *s.System.NameSeparator != "" && !validName.MatchString(*s.System.NameSeparator) {
+		return at(fmt.Errorf("nameSeparator %q would make invalid MCP tool names: use letters, digits, '_', '-' or '.'", *s.System.NameSeparator), "", "systemConfig", "nameSeparator")
+	}
+	switch s.SecretStore() {
+	case "auto", "keychain", "file":
+	default:
+		return at(fmt.Errorf("secretStore %q: want auto, keychain or file", s.SecretStore()), "", "systemConfig", "secretStore")
+	}
+	for i, g := range s.Groups {
+		if g == nil || (g.ID == "" && g.Name == "") {
+			return at(fmt.Errorf("group %d needs an id or a name", i+1), "", "groups")
+		}
+	}
+	return nil
+}
+
+// checkURL accepts absolute http and https URLs.
+func checkURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("url: %w", err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("url %q: want an absolute http or https URL", raw)
+	}
+	return nil
+}
+
+// Error is a problem in the settings file, with where it is.
+type Error struct {
+	Path      string
+	Line, Col int    // 1-based; 0 when unknown
+	Server    string // the server the problem is in, if any
+	Err       error
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(e.Path)
+	if e.Line > 0 {
+		fmt.Fprintf(&b, ":%d:%d", e.Line, e.Col)
+	}
+	b.WriteString(": ")
+	if e.Server != "" {
+		fmt.Fprintf(&b, "server %q: ", e.Server)
+	}
+	b.WriteString(e.Err.Error())
+	return b.String()
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// syntaxError turns a JSON syntax error into an *Error with its position.
+func syntaxError(path string, data []byte, err error) error {
+	e := &Error{Path: path, Err: err}
+	var syn *json.SyntaxError
+	if errors.As(err, &syn) {
+		off := int(syn.Offset)
+		if off > 0 && off <= len(data) && syn.Offset < int64(len(data)) {
+			off-- // the offset is just past the byte that was wrong
+		}
+		e.Line, e.Col = lineCol(data, off)
+		e.Err = fmt.Errorf("invalid JSON: %s", syn.Error())
+	}
+	return e
+}
+
+// locateTypeError finds where a value of the wrong type is. encoding/json
+// reports offsets relative to the innermost custom decoder, so the server at
+// fault is found by decoding each one on its own, and the position is that of
+// the field the error names.
+func locateTypeError(path string, data []byte, err error) error {
+	pos := positionsOf(data)
+	e := &Error{Path: path, Err: err}
+	var typ *json.UnmarshalTypeError
+	if !errors.As(err, &typ) {
+		return e
+	}
+	field := typ.Field
+	var top map[string]json.RawMessage
+	_ = json.Unmarshal(data, &top)
+	var servers map[string]json.RawMessage
+	if json.Unmarshal(top["mcpServers"], &servers) == nil {
+		for _, name := range objectKeys(data, "mcpServers") {
+			var srv Server
+			var serr *json.UnmarshalTypeError
+			if errors.As(json.Unmarshal(servers[name], &srv), &serr) {
+				e.Server, field = name, serr.Field
+				first, _, _ := strings.Cut(field, ".")
+				e.Line, e.Col = pos.lookup(data, "mcpServers", name, first)
+				break
+			}
+		}
+	}
+	if e.Server == "" {
+		first, rest, _ := strings.Cut(field, ".")
+		second, _, _ := strings.Cut(rest, ".")
+		e.Line, e.Col = pos.lookup(data, first, second)
+	}
+	want := typeName(typ.Type.String())
+	if field != "" {
+		e.Err = fmt.Errorf("%s: got JSON %s, want %s", field, typ.Value, want)
+	} else {
+		e.Err = fmt.Errorf("got JSON %s, want %s", typ.Value, want)
+	}
+	return e
+}
+
+func typeName(goType string) string {
+	switch {
+	case strings.HasPrefix(goType, "[]"):
+		return "an array"
+	case strings.HasPrefix(goType, "map["), strings.Contains(goType, "settings."):
+		return "an object"
+	case goType == "string":
+		return "a string"
+	case goType == "bool":
+		return "true or false"
+	case strings.HasPrefix(goType, "int"), strings.HasPrefix(goType, "float"):
+		return "a number"
+	}
+	return goType
+}
+
+// lineCol converts a byte offset into a 1-based line and column.
+func lineCol(data []byte, off int) (int, int) {
+	if off > len(data) {
+		off = len(data)
+	}
+	line, col := 1, 1
+	for _, c := range data[:off] {
+		if c == '\n' {
+			line++
+			col = 1
+		} else {
+			col++
+		}
+	}
+	return line, col
+}

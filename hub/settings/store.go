@@ -1,0 +1,365 @@
+package settings
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+)
+
+// ErrFileInvalid is wrapped by Modify's error when the file on disk does not
+// parse: the change is refused rather than written over the user's work.
+var ErrFileInvalid = errors.New("the settings file has an error")
+
+// DefaultPath returns os.UserConfigDir()/mcptray/mcp_settings.json.
+func DefaultPath() (string, error) {
+	dir, err := os.UserConfigDir()
+	if err != nil {
+		return "", fmt.Errorf("find the user config folder: %w", err)
+	}
+	return filepath.Join(dir, "mcptray", "mcp_settings.json"), nil
+}
+
+// Store owns the settings file: it keeps the last good settings, watches
+// the file, and makes every change.
+type Store struct {
+	path string // the real file, symbolic links followed
+	log  *slog.Logger
+
+	// mu guards cur, raw, fileErr and subs, and serializes Modify and reload
+	// so that a change is always based on what is on disk.
+	mu      sync.Mutex
+	cur     *Settings
+	raw     []byte // the bytes cur was read from or written as
+	fileErr error  // why the file on disk is not in effect, or nil
+	subs    map[chan *Settings]struct{}
+}
+
+// Open reads the settings file at path, creating it (and its folder, 0700)
+// with no servers when it does not exist. A file that does not parse is not
+// an error here: the store starts with no servers, Err reports the problem,
+// and the file is read again when it changes.
+func Open(path string, logger *slog.Logger) (*Store, error) {
+	if path == "" {
+		return nil, errors.New("settings: empty path")
+	}
+	if logger == nil {
+		logger = slog.Default()
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("settings path: %w", err)
+	}
+	// Follow a symbolic link (a settings file kept with dotfiles, say) so that
+	// a save replaces the file it points to, not the link.
+	if real, err := filepath.EvalSymlinks(abs); err == nil {
+		abs = real
+	}
+	s := &Store{path: abs, log: logger, subs: map[chan *Settings]struct{}{}}
+	data, err := os.ReadFile(abs)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
+			return nil, fmt.Errorf("create settings folder: %w", err)
+		}
+		data = []byte(Empty)
+		if err := writeFileAtomic(abs, data); err != nil {
+			return nil, fmt.Errorf("create settings file: %w", err)
+		}
+		logger.Info("created settings file", "path", abs)
+	} else if err != nil {
+		return nil, fmt.Errorf("read settings: %w", err)
+	}
+	if fi, err := os.Stat(abs); err == nil && runtime.GOOS != "windows" && fi.Mode().Perm()&0o077 != 0 {
+		logger.Warn("settings file can be read by other users; mcptray writes it 0600 on its next save", "path", abs, "mode", fi.Mode().Perm().String())
+	}
+	cur, err := Parse(abs, data)
+	if err != nil {
+		logger.Error("settings file has an error; serving no servers until it is fixed", "err", err)
+		s.cur, s.fileErr = &Settings{Servers: map[string]*Server{}}, err
+		return s, nil
+	}
+	s.cur, s.raw = cur, data
+	return s, nil
+}
+
+// Path returns the settings file's path.
+func (s *Store) Path() string { return s.path }
+
+// Current returns the settings in effect: the last good version of the file.
+// Callers must not modify it; use Modify.
+func (s *Store) Current() *Settings {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cur
+}
+
+// Err returns why the file on disk is not in effect (it does not parse, or
+// was removed), or nil.
+func (s *Store) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.fileErr
+}
+
+// Subscribe returns a channel that receives the settings after each change,
+// and after the file's error state changes. Only the latest value waits in
+// the channel. cancel ends the subscription.
+func (s *Store) Subscribe() (ch <-chan *Settings, cancel func()) {
+	c := make(chan *Settings, 1)
+	s.mu.Lock()
+	s.subs[c] = struct{}{}
+	s.mu.Unlock()
+	return c, func() {
+		s.mu.Lock()
+		delete(s.subs, c)
+		s.mu.Unlock()
+	}
+}
+
+// notifyLocked hands cur to every subscriber, replacing a value not yet
+// taken. s.mu must be held.
+func (s *Store) notifyLocked() {
+	for c := range s.subs {
+		select {
+		case <-c:
+		default:
+		}
+		c <- s.cur
+	}
+}
+
+// Modify applies fn to a fresh copy of the settings as they are on disk, and
+// saves the result atomically. It refuses when the file on disk does not
+// parse (ErrFileInvalid), and when fn or the result is invalid. If the file
+// changes while the new version is being written, the change is made again
+// on top of the new contents.
+func (s *Store) Modify(fn func(*Settings) error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for range 5 {
+		disk, err := os.ReadFile(s.path)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			disk = nil // recreate it from the settings in effect
+		case err != nil:
+			return fmt.Errorf("read settings: %w", err)
+		}
+		base := disk
+		if base == nil {
+			base = s.raw
+			if base == nil {
+				base = []byte(Empty)
+			}
+		}
+		next, err := Parse(s.path, base)
+		if err != nil {
+			return fmt.Errorf("%w: fix it before changing settings: %w", ErrFileInvalid, err)
+		}
+		if err := fn(next); err != nil {
+			return err
+		}
+		if err := next.validate(s.path, nil); err != nil {
+			return err
+		}
+		encoded, err := marshalNoEscape(next)
+		if err != nil {
+			return fmt.Errorf("encode settings: %w", err)
+		}
+		out, err := mergeJSON(base, encoded)
+		if err != nil {
+			return err
+		}
+		err = writeFileAtomicIf(s.path, out, func() bool {
+			now, err := os.ReadFile(s.path)
+			if disk == nil {
+				return errors.Is(err, fs.ErrNotExist)
+			}
+			return err == nil && bytes.Equal(now, disk)
+		})
+		if errors.Is(err, errChangedMeanwhile) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("save settings: %w", err)
+		}
+		saved, err := Parse(s.path, out)
+		if err != nil {
+			return fmt.Errorf("saved settings do not parse: %w", err)
+		}
+		s.cur, s.raw, s.fileErr = saved, out, nil
+		s.notifyLocked()
+		return nil
+	}
+	return errors.New("save settings: the file kept changing while it was being saved")
+}
+
+// Run watches the file and reloads it when it changes, until ctx ends. A
+// change takes effect within about a quarter of a second.
+func (s *Store) Run(ctx context.Context) error {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		s.log.Warn("cannot watch the settings file; checking it every second instead", "err", err)
+		return s.poll(ctx)
+	}
+	defer w.Close()
+	// Watch the folder, not the file: editors and Modify replace the file by
+	// renaming another one over it, which a watch on the file would lose.
+	if err := w.Add(filepath.Dir(s.path)); err != nil {
+		s.log.Warn("cannot watch the settings folder; checking it every second instead", "err", err)
+		return s.poll(ctx)
+	}
+	const settle = 150 * time.Millisecond // editors write in several steps
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	name := filepath.Base(s.path)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-w.Events:
+			if !ok {
+				return nil
+			}
+			if filepath.Base(ev.Name) == name {
+				timer.Reset(settle)
+			}
+		case err, ok := <-w.Errors:
+			if !ok {
+				return nil
+			}
+			s.log.Warn("settings watch", "err", err)
+			timer.Reset(settle) // events may have been lost
+		case <-timer.C:
+			s.reload()
+		}
+	}
+}
+
+func (s *Store) poll(ctx context.Context) error {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			s.reload()
+		}
+	}
+}
+
+// reload reads the file and puts it in effect if it parses; otherwise it
+// records the error and keeps the last good settings.
+func (s *Store) reload() {
+	data, err := os.ReadFile(s.path)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			err = fmt.Errorf("%s was removed; keeping the last settings until it is back", s.path)
+		}
+		s.setErrLocked(err)
+		return
+	}
+	if s.raw != nil && bytes.Equal(data, s.raw) {
+		s.setErrLocked(nil) // back to what is in effect, or our own save
+		return
+	}
+	next, err := Parse(s.path, data)
+	if err != nil {
+		s.setErrLocked(err)
+		return
+	}
+	s.cur, s.raw, s.fileErr = next, data, nil
+	s.log.Info("settings reloaded", "path", s.path)
+	s.notifyLocked()
+}
+
+func (s *Store) setErrLocked(err error) {
+	if errString(err) == errString(s.fileErr) {
+		return
+	}
+	s.fileErr = err
+	if err != nil {
+		s.log.Error("settings file has an error; keeping the last good settings", "err", err)
+	} else {
+		s.log.Info("settings file is readable again", "path", s.path)
+	}
+	s.notifyLocked()
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+var errChangedMeanwhile = errors.New("file changed while being saved")
+
+// writeFileAtomic writes data to path through a temporary file in the same
+// folder, synced and renamed over path, with mode 0600.
+func writeFileAtomic(path string, data []byte) error {
+	return writeFileAtomicIf(path, data, nil)
+}
+
+// writeFileAtomicIf is writeFileAtomic that checks, just before the rename,
+// that still holds; if it does not, it gives up with errChangedMeanwhile.
+func writeFileAtomicIf(path string, data []byte, still func() bool) (err error) {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			os.Remove(tmp)
+		}
+	}()
+	if _, err = f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err = f.Chmod(0o600); err != nil && runtime.GOOS != "windows" {
+		f.Close()
+		return err
+	}
+	if err = f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err = f.Close(); err != nil {
+		return err
+	}
+	if still != nil && !still() {
+		return errChangedMeanwhile
+	}
+	if err = os.Rename(tmp, path); err != nil {
+		return err
+	}
+	syncDir(dir)
+	return nil
+}
+
+// syncDir makes a rename in dir durable. Windows cannot open a folder for
+// syncing, and commits renames on its own.
+func syncDir(dir string) {
+	if runtime.GOOS == "windows" {
+		return
+	}
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+}
