@@ -16,8 +16,9 @@ import (
 // the original only where the program changed something.
 //
 // A key that next no longer has is dropped, unless its original value was
-// empty ("", null, false, 0, [] or {}): the typed side drops those with
-// omitempty, which is not a change worth a diff line.
+// empty ("", null, 0, [] or {}): the typed side drops those with omitempty,
+// which is not a change worth a diff line. (Booleans are pointers on the
+// typed side, so a missing one was removed on purpose.)
 func mergeJSON(orig, next []byte) ([]byte, error) {
 	var o *node
 	if len(bytes.TrimSpace(orig)) > 0 {
@@ -124,10 +125,10 @@ func unmarshalNumber(raw []byte, v *any) error {
 	return dec.Decode(v)
 }
 
-// isEmptyValue reports whether raw is "", null, false, 0, [] or {}.
+// isEmptyValue reports whether raw is "", null, 0, [] or {}.
 func isEmptyValue(n *node) bool {
 	switch string(bytes.Join(bytes.Fields(n.raw), nil)) {
-	case `""`, "null", "false", "0", "[]", "{}":
+	case `""`, "null", "0", "[]", "{}":
 		return true
 	}
 	return false

@@ -1,0 +1,143 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/mcptray/mcptray/hub"
+	"github.com/mcptray/mcptray/hub/settings"
+)
+
+// apiClient talks to the control API of the running instance.
+type apiClient struct {
+	base  string
+	token string // a bearer key with access to everything, when keys are set
+	http  *http.Client
+}
+
+// newAPIClient finds the running instance at o.listen, with a bearer key
+// from the settings file when it has keys.
+func newAPIClient(o options) (*apiClient, error) {
+	host, port, err := net.SplitHostPort(o.listen)
+	if err != nil {
+		return nil, fmt.Errorf("--listen %q: %w", o.listen, err)
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" || host == "localhost" {
+		host = "127.0.0.1"
+	}
+	c := &apiClient{base: "http://" + net.JoinHostPort(host, port), http: &http.Client{Timeout: 30 * time.Second}}
+	if path, err := settingsPath(o); err == nil {
+		if data, err := readFileIfExists(path); err == nil && data != nil {
+			if st, err := settings.Parse(path, data); err == nil {
+				for _, k := range st.ActiveBearerKeys() {
+					if k.AccessType == "" || k.AccessType == "all" {
+						c.token = k.Token
+						break
+					}
+				}
+			}
+		}
+	}
+	return c, nil
+}
+
+// do sends a request and decodes a JSON answer into out.
+func (c *apiClient) do(method, path string, out any) error {
+	req, err := http.NewRequest(method, c.base+path, nil)
+	if err != nil {
+		return err
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		var op *net.OpError
+		if errors.As(err, &op) {
+			return fmt.Errorf("mcptray is not running at %s", c.base)
+		}
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode >= 300 {
+		var e struct {
+			Error string `json:"error"`
+		}
+		if json.Unmarshal(body, &e) == nil && e.Error != "" {
+			return errors.New(e.Error)
+		}
+		return fmt.Errorf("%s %s: %s", method, path, resp.Status)
+	}
+	if out == nil {
+		return nil
+	}
+	return json.Unmarshal(body, out)
+}
+
+// status prints the servers of the running instance.
+func status(o options, stdout io.Writer) error {
+	c, err := newAPIClient(o)
+	if err != nil {
+		return err
+	}
+	var list hub.ServerList
+	if err := c.do(http.MethodGet, "/api/servers", &list); err != nil {
+		return err
+	}
+	printStatus(stdout, list, time.Now())
+	return nil
+}
+
+func printStatus(w io.Writer, list hub.ServerList, now time.Time) {
+	fmt.Fprintf(w, "endpoint: %s\nsettings: %s\n", list.Endpoint, list.SettingsPath)
+	if list.SettingsError != "" {
+		fmt.Fprintf(w, "settings error: %s\n", list.SettingsError)
+	}
+	fmt.Fprintln(w)
+	if len(list.Servers) == 0 {
+		fmt.Fprintln(w, "no servers configured")
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tTYPE\tSTATE\tTOOLS\tPROMPTS\tRESOURCES\tDETAIL")
+	for _, s := range list.Servers {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%s\n", s.Name, s.Type, s.State, s.Tools, s.Prompts, s.Resources, statusDetail(s, now))
+	}
+	tw.Flush()
+}
+
+// statusDetail is the last column of the status table: the error and when
+// the next attempt comes.
+func statusDetail(s hub.ServerStatus, now time.Time) string {
+	var parts []string
+	if s.Error != "" {
+		parts = append(parts, s.Error)
+	}
+	if !s.RetryAt.IsZero() {
+		parts = append(parts, "retry "+strconv.Itoa(s.Attempt+1)+" in "+s.RetryAt.Sub(now).Round(time.Second).String())
+	}
+	return strings.Join(parts, "; ")
+}
+
+// readFileIfExists returns nil, nil for a file that does not exist.
+func readFileIfExists(path string) ([]byte, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	return data, err
+}

@@ -1,0 +1,338 @@
+package hub
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/mcptray/mcptray/hub/settings"
+)
+
+// maxRequestBody bounds one POSTed message from a client.
+const maxRequestBody = 32 << 20
+
+// AlreadyRunningError says another mcptray holds the listen address.
+type AlreadyRunningError struct {
+	Addr    string
+	PID     int
+	Version string
+}
+
+func (e *AlreadyRunningError) Error() string {
+	return fmt.Sprintf("mcptray is already running at http://%s (pid %d); use it, or quit it first", e.Addr, e.PID)
+}
+
+// Listen binds the listen address. On 127.0.0.1 or localhost it binds
+// [::1] on the same port too, where the system has IPv6, since clients may
+// resolve localhost to either. A non-loopback address is refused unless
+// bearer keys are configured: the hub would otherwise hand the user's MCP
+// servers to anyone on the network.
+func (h *Hub) Listen() error {
+	h.listenMu.Lock()
+	defer h.listenMu.Unlock()
+	if len(h.listeners) > 0 {
+		return nil
+	}
+	host, port, _ := net.SplitHostPort(h.listen)
+	if !isLoopbackHost(host) && len(h.store.Current().ActiveBearerKeys()) == 0 {
+		return fmt.Errorf("refusing to listen on %s without bearer keys: anyone who can reach it could use your MCP servers; add bearerKeys to %s, or listen on 127.0.0.1", h.listen, h.store.Path())
+	}
+	first := h.listen
+	if host == "localhost" {
+		first = net.JoinHostPort("127.0.0.1", port)
+	}
+	ln, err := net.Listen("tcp", first)
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			if running := probeRunning(first); running != nil {
+				return running
+			}
+			return fmt.Errorf("%s is in use by another program; choose another address with --listen", first)
+		}
+		return fmt.Errorf("listen on %s: %w", first, err)
+	}
+	h.listeners = append(h.listeners, ln)
+	if host == "127.0.0.1" || host == "localhost" {
+		_, actual, _ := net.SplitHostPort(ln.Addr().String())
+		if ln6, err := net.Listen("tcp", net.JoinHostPort("::1", actual)); err == nil {
+			h.listeners = append(h.listeners, ln6)
+		} else {
+			h.log.Debug("not listening on [::1]", "err", err)
+		}
+	}
+	return nil
+}
+
+// probeRunning asks whoever holds addr whether it is mcptray.
+func probeRunning(addr string) *AlreadyRunningError {
+	c := &http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get("http://" + addr + "/api/health")
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	var health struct {
+		App     string `json:"app"`
+		PID     int    `json:"pid"`
+		Version string `json:"version"`
+	}
+	if json.NewDecoder(http.MaxBytesReader(nil, resp.Body, 4096)).Decode(&health) != nil || health.App != "mcptray" {
+		return nil
+	}
+	return &AlreadyRunningError{Addr: addr, PID: health.PID, Version: health.Version}
+}
+
+// Addr returns the address the hub listens on (the first, for IPv4), or the
+// configured one before Listen.
+func (h *Hub) Addr() string {
+	h.listenMu.Lock()
+	defer h.listenMu.Unlock()
+	if len(h.listeners) > 0 {
+		return h.listeners[0].Addr().String()
+	}
+	return h.listen
+}
+
+// BaseURL is systemConfig.install.baseUrl, or http://localhost:PORT: the
+// address clients and the OAuth redirect use.
+func (h *Hub) BaseURL() string {
+	if b := h.store.Current().BaseURL(); b != "" {
+		return b
+	}
+	host, port, _ := net.SplitHostPort(h.Addr())
+	if isLoopbackHost(host) || host == "" || host == "0.0.0.0" || host == "::" {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+// Endpoint is the streamable HTTP URL of every server together.
+func (h *Hub) Endpoint() string { return h.BaseURL() + "/mcp" }
+
+// Handler returns the hub's HTTP handler: the MCP endpoints and the control
+// API, behind the checks of protect.
+func (h *Hub) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/mcp", h.serveStreamable)
+	mux.HandleFunc("/mcp/{name}", h.serveStreamable)
+	mux.HandleFunc("/sse", h.serveSSE)
+	mux.HandleFunc("/sse/{name}", h.serveSSE)
+	mux.HandleFunc("/messages", h.serveMessages)
+	mux.HandleFunc("/sse/{name}/messages", h.serveMessages)
+	h.apiRoutes(mux)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "no such endpoint; MCP clients connect to "+h.Endpoint())
+	})
+	return h.protect(mux)
+}
+
+// viewFor returns the view a request's {name} addresses, or nil.
+func (h *Hub) viewFor(r *http.Request) *view {
+	t := h.routes.Load()
+	name := r.PathValue("name")
+	if name == "" {
+		return t.global
+	}
+	return t.byName[name]
+}
+
+func (h *Hub) serveStreamable(w http.ResponseWriter, r *http.Request) {
+	v := h.viewFor(r)
+	if v == nil {
+		h.notFound(w, r)
+		return
+	}
+	v.http.ServeHTTP(w, r)
+}
+
+func (h *Hub) serveSSE(w http.ResponseWriter, r *http.Request) {
+	v := h.viewFor(r)
+	if v == nil {
+		h.notFound(w, r)
+		return
+	}
+	v.sse.SSEHandler().ServeHTTP(w, r)
+}
+
+func (h *Hub) serveMessages(w http.ResponseWriter, r *http.Request) {
+	v := h.viewFor(r)
+	if v == nil {
+		h.notFound(w, r)
+		return
+	}
+	v.sse.MessageHandler().ServeHTTP(w, r)
+}
+
+func (h *Hub) notFound(w http.ResponseWriter, r *http.Request) {
+	if name := r.PathValue("name"); name != "" {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no server or group named %q", name))
+		return
+	}
+	writeError(w, http.StatusNotFound, "the global route is turned off (systemConfig.routing.enableGlobalRoute); use /mcp/{server or group}")
+}
+
+// protect guards every route: DNS-rebinding protection as the MCP
+// streamable HTTP transport requires (a Host that is not a loopback name or
+// the base URL's host, or a foreign Origin, gets 403), CORS for loopback
+// origins such as the MCP Inspector's, and bearer keys when configured.
+func (h *Hub) protect(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		st := h.store.Current()
+		if !h.hostAllowed(r.Host, st) {
+			writeError(w, http.StatusForbidden, fmt.Sprintf("Host %q is not allowed: mcptray answers only to localhost (DNS rebinding protection)", r.Host))
+			return
+		}
+		origin := r.Header.Get("Origin")
+		if origin != "" {
+			if !h.originAllowed(origin, st) {
+				writeError(w, http.StatusForbidden, fmt.Sprintf("Origin %q is not allowed: only pages served from localhost may use mcptray", origin))
+				return
+			}
+			hdr := w.Header()
+			hdr.Set("Access-Control-Allow-Origin", origin)
+			hdr.Add("Vary", "Origin")
+			hdr.Set("Access-Control-Expose-Headers", "Mcp-Session-Id, Mcp-Protocol-Version, WWW-Authenticate")
+			if r.Method == http.MethodOptions {
+				hdr.Set("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS")
+				hdr.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Accept, Mcp-Session-Id, Mcp-Protocol-Version, Last-Event-Id")
+				hdr.Set("Access-Control-Max-Age", "600")
+				w.WriteHeader(http.StatusNoContent)
+				return
+			}
+		}
+		if !h.bearerAllowed(r, st) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="mcptray"`)
+			writeError(w, http.StatusUnauthorized, "a bearer key from the settings' bearerKeys is required")
+			return
+		}
+		if r.Method == http.MethodPost {
+			r.Body = http.MaxBytesReader(w, r.Body, maxRequestBody)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (h *Hub) hostAllowed(hostport string, st *settings.Settings) bool {
+	host := hostOnly(hostport)
+	if isLoopbackHost(host) {
+		return true
+	}
+	if b, err := url.Parse(st.BaseURL()); err == nil && b.Host != "" && strings.EqualFold(b.Hostname(), host) {
+		return true
+	}
+	// Listening on a specific non-loopback address (with bearer keys) makes
+	// that address a name of the hub too.
+	lhost, _, _ := net.SplitHostPort(h.listen)
+	return lhost != "" && lhost != "0.0.0.0" && lhost != "::" && strings.EqualFold(lhost, host)
+}
+
+func (h *Hub) originAllowed(origin string, st *settings.Settings) bool {
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return false // "null" among others
+	}
+	if isLoopbackHost(u.Hostname()) {
+		return true
+	}
+	b, err := url.Parse(st.BaseURL())
+	return err == nil && b.Host != "" && strings.EqualFold(b.Scheme, u.Scheme) && strings.EqualFold(b.Host, u.Host)
+}
+
+// bearerAllowed checks the request's bearer key against MCPHub's bearerKeys:
+// a key of accessType all opens everything; groups, servers and custom open
+// /mcp/{name} and /sse/{name} for the names they list. The health probe
+// needs no key. With no keys configured, requests need none, unless the hub
+// listens beyond loopback, where it then refuses everything.
+func (h *Hub) bearerAllowed(r *http.Request, st *settings.Settings) bool {
+	if r.URL.Path == "/api/health" {
+		return true
+	}
+	keys := st.ActiveBearerKeys()
+	if len(keys) == 0 {
+		host, _, _ := net.SplitHostPort(h.listen)
+		return isLoopbackHost(host)
+	}
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || token == "" {
+		return false
+	}
+	name := pathName(r.URL.Path)
+	for _, k := range keys {
+		if subtle.ConstantTimeCompare([]byte(k.Token), []byte(token)) != 1 {
+			continue
+		}
+		switch k.AccessType {
+		case "", "all":
+			return true
+		}
+		if name == "" {
+			return false // the global route and the API need a key for everything
+		}
+		if k.AccessType == "servers" || k.AccessType == "custom" {
+			if slices.Contains(k.AllowedServers, name) {
+				return true
+			}
+		}
+		if k.AccessType == "groups" || k.AccessType == "custom" {
+			if g := st.FindGroup(name); g != nil && (slices.Contains(k.AllowedGroups, g.ID) || slices.Contains(k.AllowedGroups, g.Name)) {
+				return true
+			}
+		}
+		return false
+	}
+	return false
+}
+
+// pathName returns the {name} of /mcp/{name}, /sse/{name} and
+// /sse/{name}/messages, or "".
+func pathName(p string) string {
+	for _, prefix := range []string{"/mcp/", "/sse/"} {
+		if rest, ok := strings.CutPrefix(p, prefix); ok {
+			name, _, _ := strings.Cut(rest, "/")
+			return name
+		}
+	}
+	return ""
+}
+
+func hostOnly(hostport string) string {
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		return h
+	}
+	return strings.Trim(hostport, "[]")
+}
+
+func isLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(strings.Trim(host, "[]"))
+	return ip != nil && ip.IsLoopback()
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, map[string]string{"error": msg})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// health is what /api/health answers, so that a second start can tell that
+// mcptray already runs.
+func (h *Hub) health(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"app": "mcptray", "version": h.version, "pid": os.Getpid(), "endpoint": h.Endpoint()})
+}

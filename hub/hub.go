@@ -1,0 +1,461 @@
+// Package hub is mcptray's local MCP hub: it keeps a connection to every
+// MCP server in the settings (stdio, SSE, streamable HTTP), and serves all of
+// their tools, prompts and resources from one local endpoint, with a control
+// API beside it.
+//
+// A [Hub] is made by [New] from a settings store and runs until its context
+// ends ([Hub.Run]). Its state is read with [Hub.Snapshot] and watched with
+// [Hub.Changes]; the tray and the control API change it through the same
+// methods.
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mcptray/mcptray/hub/settings"
+)
+
+// DefaultListen is where the hub listens unless told otherwise.
+const DefaultListen = "127.0.0.1:3000"
+
+// DefaultCallTimeout bounds one call to an upstream server unless the
+// server's options.timeout says otherwise.
+const DefaultCallTimeout = 60 * time.Second
+
+// Config is what a Hub is made from.
+type Config struct {
+	Settings    *settings.Store // required
+	Listen      string          // host:port; DefaultListen when empty
+	Logger      *slog.Logger    // slog.Default() when nil
+	Version     string          // reported to clients and servers
+	CallTimeout time.Duration   // DefaultCallTimeout when 0
+	// LookupEnv expands ${VAR} in the settings; os.LookupEnv when nil.
+	LookupEnv func(string) (string, bool)
+}
+
+// Hub is the local MCP hub.
+type Hub struct {
+	store       *settings.Store
+	listen      string
+	log         *slog.Logger
+	version     string
+	callTimeout time.Duration
+	lookupEnv   func(string) (string, bool)
+
+	// mu guards upstreams, order and views: the hub's shape, which apply
+	// changes. It is never held across I/O.
+	mu        sync.Mutex
+	upstreams map[string]*upstream
+	order     []string // server names in the settings' order
+	views     map[string]*view
+
+	routes atomic.Pointer[routeTable] // what the HTTP handler serves
+	sep    atomic.Pointer[string]
+
+	runCtx context.Context // for the upstreams apply starts
+	wg     sync.WaitGroup  // upstream goroutines and their stops
+
+	catalogDirty chan struct{}
+	lastProblems string // only the managing goroutine uses it
+
+	waitMu  sync.Mutex // guards waiters
+	waiters []chan struct{} // closed after the next rebuild of the views
+
+	changeMu sync.Mutex // guards changeCh
+	changeCh chan struct{}
+
+	listenMu  sync.Mutex // guards listeners
+	listeners []net.Listener
+
+	httpTransport *http.Transport // shared by HTTP upstreams
+}
+
+// routeTable maps the {name} of /mcp/{name} to its view.
+type routeTable struct {
+	global *view // nil when systemConfig.routing.enableGlobalRoute is false
+	byName map[string]*view
+}
+
+// New checks cfg and makes a hub. Nothing runs until Run.
+func New(cfg Config) (*Hub, error) {
+	if cfg.Settings == nil {
+		return nil, errors.New("hub: no settings store")
+	}
+	if cfg.Listen == "" {
+		cfg.Listen = DefaultListen
+	}
+	if _, _, err := net.SplitHostPort(cfg.Listen); err != nil {
+		return nil, fmt.Errorf("hub: listen address %q: %w", cfg.Listen, err)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.CallTimeout <= 0 {
+		cfg.CallTimeout = DefaultCallTimeout
+	}
+	if cfg.LookupEnv == nil {
+		cfg.LookupEnv = os.LookupEnv
+	}
+	if cfg.Version == "" {
+		cfg.Version = "dev"
+	}
+	h := &Hub{
+		store:         cfg.Settings,
+		listen:        cfg.Listen,
+		log:           cfg.Logger,
+		version:       cfg.Version,
+		callTimeout:   cfg.CallTimeout,
+		lookupEnv:     cfg.LookupEnv,
+		upstreams:     map[string]*upstream{},
+		views:         map[string]*view{},
+		catalogDirty:  make(chan struct{}, 1),
+		changeCh:      make(chan struct{}),
+		httpTransport: newHTTPTransport(),
+	}
+	sep := settings.DefaultSeparator
+	h.sep.Store(&sep)
+	h.routes.Store(&routeTable{byName: map[string]*view{}})
+	return h, nil
+}
+
+func (h *Hub) separator() string { return *h.sep.Load() }
+
+// Run serves until ctx ends, then stops every server and waits for them. It
+// listens first if Listen was not called.
+func (h *Hub) Run(ctx context.Context) error {
+	if err := h.Listen(); err != nil {
+		return err
+	}
+	h.runCtx = ctx
+	srv := &http.Server{
+		Handler:           h.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(h.log.Handler(), slog.LevelDebug),
+	}
+	// Streams (SSE, the streamable GET) end with this context, so that a
+	// shutdown does not wait for clients to hang up.
+	serveCtx, stopServing := context.WithCancel(context.Background())
+	srv.BaseContext = func(net.Listener) context.Context { return serveCtx }
+
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := h.store.Run(ctx); err != nil {
+			h.log.Error("settings watch stopped", "err", err)
+		}
+	})
+	h.listenMu.Lock()
+	for _, ln := range h.listeners {
+		wg.Go(func() {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				h.log.Error("serving stopped", "addr", ln.Addr().String(), "err", err)
+			}
+		})
+	}
+	h.listenMu.Unlock()
+	h.log.Info("hub ready", "endpoint", h.Endpoint(), "settings", h.store.Path())
+
+	h.manage(ctx)
+
+	stopServing()
+	sctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	if err := srv.Shutdown(sctx); err != nil {
+		srv.Close()
+	}
+	cancel()
+	h.mu.Lock()
+	for _, v := range h.views {
+		h.closeView(v)
+	}
+	h.mu.Unlock()
+	wg.Wait()
+	h.wg.Wait()
+	return nil
+}
+
+// manage applies settings changes and rebuilds the views until ctx ends,
+// then stops every upstream.
+func (h *Hub) manage(ctx context.Context) {
+	sub, cancel := h.store.Subscribe()
+	defer cancel()
+	h.apply(h.store.Current())
+	const batch = 20 * time.Millisecond // many servers connecting at once make one list change
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			h.mu.Lock()
+			ups := slices.Collect(maps.Values(h.upstreams))
+			h.mu.Unlock()
+			for _, u := range ups {
+				h.stopUpstream(u)
+			}
+			return
+		case st := <-sub:
+			h.apply(st)
+		case <-h.catalogDirty:
+			timer.Reset(batch)
+		case <-timer.C:
+			h.waitMu.Lock()
+			done := h.waiters
+			h.waiters = nil
+			h.waitMu.Unlock()
+			h.rebuildViews()
+			for _, ch := range done {
+				close(ch)
+			}
+		}
+	}
+}
+
+// apply makes the running hub match st: it starts added servers, stops
+// removed ones, restarts changed ones and leaves the rest alone.
+func (h *Hub) apply(st *settings.Settings) {
+	sep := st.Separator()
+	h.sep.Store(&sep)
+	names := st.ServerNames()
+
+	h.mu.Lock()
+	var stop []*upstream
+	var start []*upstream
+	next := make(map[string]*upstream, len(names))
+	for _, name := range names {
+		cfg := st.Servers[name]
+		u := h.upstreams[name]
+		switch {
+		case u != nil && connectionKey(u.cfg.Load()) == connectionKey(cfg):
+			u.cfg.Store(cfg) // only overrides changed: no reconnect
+			next[name] = u
+		default:
+			if u != nil {
+				stop = append(stop, u)
+			}
+			nu := newUpstream(h, name, cfg)
+			next[name] = nu
+			if cfg.IsEnabled() {
+				start = append(start, nu)
+			}
+		}
+	}
+	for name, u := range h.upstreams {
+		if next[name] == nil {
+			stop = append(stop, u)
+		}
+	}
+	h.upstreams, h.order = next, names
+	h.applyViewsLocked(st)
+	h.mu.Unlock()
+
+	for _, u := range stop {
+		h.log.Info("stopping server", "server", u.name)
+		h.wg.Go(func() { h.stopUpstream(u) })
+	}
+	for _, u := range start {
+		h.startUpstream(u)
+	}
+	h.catalogChanged()
+	h.changed()
+}
+
+func (h *Hub) startUpstream(u *upstream) {
+	ctx, cancel := context.WithCancel(h.runCtx)
+	u.cancel = cancel
+	h.wg.Go(func() { u.run(ctx) })
+}
+
+func (h *Hub) stopUpstream(u *upstream) {
+	if u.cancel == nil {
+		return // never started: disabled
+	}
+	u.cancel()
+	<-u.done
+}
+
+// connectionKey is what of a server's settings its connection depends on:
+// per-item overrides and the metadata mcptray mirrors after an authorization
+// change without a reconnect.
+func connectionKey(s *settings.Server) string {
+	c := *s
+	c.Tools, c.Prompts, c.Resources = nil, nil, nil
+	if s.OAuth != nil {
+		o := *s.OAuth
+		o.Issuer, o.RegisteredClient, o.Registration = "", "", ""
+		o.GrantedScopes, o.ExpiresAt, o.AuthorizedAt, o.TokenStore = nil, "", "", ""
+		o.AccessToken, o.RefreshToken, o.PendingAuthorization = "", "", nil
+		c.OAuth = &o
+	}
+	b, _ := json.Marshal(c)
+	return string(b)
+}
+
+// applyViewsLocked makes a view for every server and group, and the route
+// table for the HTTP handler. h.mu must be held.
+func (h *Hub) applyViewsLocked(st *settings.Settings) {
+	want := map[string]string{"": ""} // view key → SSE base path
+	table := &routeTable{byName: map[string]*view{}}
+	for _, name := range h.order {
+		want["server/"+name] = "/sse/" + name
+	}
+	for _, g := range st.Groups {
+		if g != nil {
+			want["group/"+groupKey(g)] = "/sse/" + groupKey(g)
+		}
+	}
+	for key, ssePath := range want {
+		if h.views[key] == nil {
+			h.views[key] = h.newView(key, ssePath)
+		}
+	}
+	for key, v := range h.views {
+		if _, ok := want[key]; !ok {
+			h.closeView(v)
+			delete(h.views, key)
+		}
+	}
+	if st.GlobalRouteEnabled() {
+		table.global = h.views[""]
+	}
+	// Groups first, as MCPHub resolves them: by id, then by name.
+	for _, name := range h.order {
+		table.byName[name] = h.views["server/"+name]
+	}
+	if st.GroupNameRouteEnabled() {
+		for _, g := range st.Groups {
+			if g != nil && g.Name != "" {
+				table.byName[g.Name] = h.views["group/"+groupKey(g)]
+			}
+		}
+	}
+	for _, g := range st.Groups {
+		if g != nil && g.ID != "" {
+			table.byName[g.ID] = h.views["group/"+groupKey(g)]
+		}
+	}
+	h.routes.Store(table)
+}
+
+func (h *Hub) closeView(v *view) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_ = v.http.Shutdown(ctx)
+	_ = v.sse.Shutdown(ctx)
+}
+
+// catalogSynced asks for a rebuild of the views and returns a channel that
+// is closed once it is done.
+func (h *Hub) catalogSynced() <-chan struct{} {
+	ch := make(chan struct{})
+	h.waitMu.Lock()
+	h.waiters = append(h.waiters, ch)
+	h.waitMu.Unlock()
+	h.catalogChanged()
+	return ch
+}
+
+// catalogChanged asks the managing goroutine to rebuild the views.
+func (h *Hub) catalogChanged() {
+	select {
+	case h.catalogDirty <- struct{}{}:
+	default:
+	}
+}
+
+// changed wakes whoever waits on Changes.
+func (h *Hub) changed() {
+	h.changeMu.Lock()
+	close(h.changeCh)
+	h.changeCh = make(chan struct{})
+	h.changeMu.Unlock()
+}
+
+// Changes returns a channel that is closed at the next change of any
+// server's status. Call it again for the change after.
+func (h *Hub) Changes() <-chan struct{} {
+	h.changeMu.Lock()
+	defer h.changeMu.Unlock()
+	return h.changeCh
+}
+
+// Snapshot returns every server's status, in the settings' order.
+func (h *Hub) Snapshot() []ServerStatus {
+	h.mu.Lock()
+	ups := make([]*upstream, 0, len(h.order))
+	for _, n := range h.order {
+		ups = append(ups, h.upstreams[n])
+	}
+	h.mu.Unlock()
+	out := make([]ServerStatus, len(ups))
+	for i, u := range ups {
+		out[i] = u.Status()
+	}
+	return out
+}
+
+// Details returns one server's status and recent events.
+func (h *Hub) Details(name string) (ServerDetails, bool) {
+	u := h.upstream(name)
+	if u == nil {
+		return ServerDetails{}, false
+	}
+	return ServerDetails{ServerStatus: u.Status(), Events: u.events.list()}, true
+}
+
+// ErrUnknownServer is returned for a server name that is not in the settings.
+var ErrUnknownServer = errors.New("no such server")
+
+func (h *Hub) upstream(name string) *upstream {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.upstreams[name]
+}
+
+// Reconnect drops a server's connection, if any, and connects again now.
+func (h *Hub) Reconnect(name string) error {
+	u := h.upstream(name)
+	if u == nil {
+		return fmt.Errorf("%w: %q", ErrUnknownServer, name)
+	}
+	if !u.cfg.Load().IsEnabled() {
+		return fmt.Errorf("%s is disabled: enable it first", name)
+	}
+	u.requestReconnect()
+	return nil
+}
+
+// SetEnabled enables or disables a server in the settings file and applies
+// the change at once.
+func (h *Hub) SetEnabled(name string, enabled bool) error {
+	err := h.store.Modify(func(st *settings.Settings) error {
+		srv := st.Servers[name]
+		if srv == nil {
+			return fmt.Errorf("%w: %q", ErrUnknownServer, name)
+		}
+		srv.Enabled = &enabled
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	h.apply(h.store.Current())
+	return nil
+}
+
+// SettingsPath returns the settings file's path.
+func (h *Hub) SettingsPath() string { return h.store.Path() }
+
+// SettingsError returns why the settings file on disk is not in effect, or
+// nil.
+func (h *Hub) SettingsError() error { return h.store.Err() }

@@ -1,0 +1,198 @@
+//go:build unix
+
+// Package hubtest starts the real peers mcptray's tests run against: MCP
+// servers and OAuth servers from npm (pinned in peers/package-lock.json),
+// each on 127.0.0.1 only, each stopped when its test ends.
+//
+// The test command (scripts/test) installs the npm packages; a test that
+// finds them missing fails and says how to install them.
+package hubtest
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// PeersDir returns the folder of the npm test peers, failing t when their
+// packages are not installed.
+func PeersDir(t testing.TB) string {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	dir := filepath.Join(filepath.Dir(file), "peers")
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", ".package-lock.json")); err != nil {
+		t.Fatalf("the npm test peers are not installed: run scripts/test, or npm ci --prefix %s", dir)
+	}
+	return dir
+}
+
+// Node returns the node binary, failing t when there is none.
+func Node(t testing.TB) string {
+	t.Helper()
+	p, err := exec.LookPath("node")
+	if err != nil {
+		t.Fatal("node is not installed: scripts/test needs Node.js 20 or later")
+	}
+	return p
+}
+
+// EverythingScript returns the path of @modelcontextprotocol/server-everything.
+func EverythingScript(t testing.TB) string {
+	return filepath.Join(PeersDir(t), "node_modules", "@modelcontextprotocol", "server-everything", "dist", "index.js")
+}
+
+// EverythingStdio returns the command and arguments that run
+// server-everything over stdio, for a server's settings.
+func EverythingStdio(t testing.TB) (string, []string) {
+	return Node(t), []string{EverythingScript(t), "stdio"}
+}
+
+// StartEverything runs server-everything over "sse" or "streamableHttp" and
+// returns its MCP URL.
+func StartEverything(t testing.TB, transport string) string {
+	t.Helper()
+	p := StartNode(t, EverythingScript(t), []string{transport}, nil)
+	switch transport {
+	case "sse":
+		return fmt.Sprintf("http://127.0.0.1:%d/sse", p.Port)
+	case "streamableHttp":
+		return fmt.Sprintf("http://127.0.0.1:%d/mcp", p.Port)
+	}
+	t.Fatalf("unknown transport %q", transport)
+	return ""
+}
+
+// Process is a peer started by StartNode.
+type Process struct {
+	Port int
+	cmd  *exec.Cmd
+	out  *syncBuffer
+}
+
+// Output returns what the peer wrote so far, stdout and stderr together.
+func (p *Process) Output() string { return p.out.String() }
+
+// Stop stops the peer and its children.
+func (p *Process) Stop() {
+	if p.cmd.Process == nil {
+		return
+	}
+	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = p.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+	}
+}
+
+// StartNode runs script with node, every server it starts forced onto
+// 127.0.0.1 (peers/loopback.cjs), with PORT=0 unless env sets it. It waits
+// for the first port the script listens on, and stops it when t ends.
+func StartNode(t testing.TB, script string, args []string, env []string) *Process {
+	t.Helper()
+	dir := PeersDir(t)
+	cmd := exec.Command(Node(t), append([]string{"--require", filepath.Join(dir, "loopback.cjs"), script}, args...)...)
+	cmd.Dir = dir
+	cmd.Env = append(append(os.Environ(), "PORT=0"), env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	out := &syncBuffer{}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout = out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", script, err)
+	}
+	p := &Process{cmd: cmd, out: out}
+	t.Cleanup(p.Stop)
+	ports := make(chan int, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			line := sc.Text()
+			out.Write([]byte(line + "\n"))
+			if rest, ok := strings.CutPrefix(line, "MCPTRAY_PEER_LISTENING "); ok {
+				if n, err := strconv.Atoi(rest); err == nil {
+					select {
+					case ports <- n:
+					default:
+					}
+				}
+			}
+		}
+		_, _ = io.Copy(out, stderr)
+	}()
+	select {
+	case p.Port = <-ports:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("%s did not start listening within 30 s:\n%s", script, out.String())
+	}
+	return p
+}
+
+// Inspector runs the MCP Inspector's CLI with args and returns its output.
+func Inspector(t testing.TB, args ...string) ([]byte, error) {
+	t.Helper()
+	dir := PeersDir(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	script := filepath.Join(dir, "node_modules", "@modelcontextprotocol", "inspector-cli", "build", "index.js")
+	cmd := exec.CommandContext(ctx, Node(t), append([]string{script}, args...)...)
+	// The CLI finds its package.json relative to the working folder; run it
+	// from a folder whose parent has one.
+	cmd.Dir = filepath.Join(dir, "node_modules")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return stdout.Bytes(), fmt.Errorf("inspector %v: %w\n%s", args, err, stderr.String())
+	}
+	return stdout.Bytes(), nil
+}
+
+// WaitHTTP waits until url answers at all, for up to 30 s.
+func WaitHTTP(t testing.TB, url string) {
+	t.Helper()
+	c := &http.Client{Timeout: time.Second}
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if resp, err := c.Get(url); err == nil {
+			resp.Body.Close()
+			return
+		}
+	}
+	t.Fatalf("%s did not answer within 30 s", url)
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent use.
+type syncBuffer struct {
+	mu  sync.Mutex // guards b
+	b   bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

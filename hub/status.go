@@ -1,0 +1,83 @@
+package hub
+
+import (
+	"sync"
+	"time"
+)
+
+// State is where a server's connection stands.
+type State string
+
+// The states of a server.
+const (
+	StateDisabled           State = "disabled"
+	StateConnecting         State = "connecting"
+	StateConnected          State = "connected"
+	StateNeedsAuthorization State = "needs_authorization"
+	StateError              State = "error"
+)
+
+// ServerStatus is what the hub knows of one configured server. It never
+// holds a secret.
+type ServerStatus struct {
+	Name              string    `json:"name"`
+	Type              string    `json:"type"`
+	State             State     `json:"state"`
+	Error             string    `json:"error,omitempty"`
+	Tools             int       `json:"tools"`
+	Prompts           int       `json:"prompts"`
+	Resources         int       `json:"resources"`
+	ResourceTemplates int       `json:"resourceTemplates"`
+	Attempt           int       `json:"attempt,omitempty"` // failed connection attempts in a row
+	RetryAt           time.Time `json:"retryAt,omitzero"`  // when the next attempt starts
+	ConnectedAt       time.Time `json:"connectedAt,omitzero"`
+	ServerName        string    `json:"serverName,omitempty"`    // from the server's initialize answer
+	ServerVersion     string    `json:"serverVersion,omitempty"` // likewise
+	ProtocolVersion   string    `json:"protocolVersion,omitempty"`
+	PID               int       `json:"pid,omitempty"` // a stdio server's process
+}
+
+// Event is one entry of a server's recent history, shown in its details.
+type Event struct {
+	Time    time.Time `json:"time"`
+	Level   string    `json:"level"` // info, warn or error
+	Message string    `json:"message"`
+}
+
+// ServerDetails is a server's status with its recent events.
+type ServerDetails struct {
+	ServerStatus
+	Events []Event `json:"events"`
+}
+
+// maxEvents is how many events a server keeps.
+const maxEvents = 100
+
+// eventLog is a server's last maxEvents events.
+type eventLog struct {
+	mu     sync.Mutex // guards events and next
+	events []Event
+	next   int // where the next event goes once the log is full
+}
+
+func (l *eventLog) add(level, msg string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e := Event{Time: time.Now(), Level: level, Message: msg}
+	if len(l.events) < maxEvents {
+		l.events = append(l.events, e)
+		return
+	}
+	l.events[l.next] = e
+	l.next = (l.next + 1) % maxEvents
+}
+
+// list returns the events, oldest first.
+func (l *eventLog) list() []Event {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]Event, 0, len(l.events))
+	out = append(out, l.events[l.next:]...)
+	out = append(out, l.events[:l.next]...)
+	return out
+}
