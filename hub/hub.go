@@ -70,7 +70,7 @@ type Hub struct {
 	catalogDirty chan struct{}
 	lastProblems string // only the managing goroutine uses it
 
-	waitMu  sync.Mutex // guards waiters
+	waitMu  sync.Mutex      // guards waiters
 	waiters []chan struct{} // closed after the next rebuild of the views
 
 	changeMu sync.Mutex // guards changeCh

@@ -652,4 +652,3 @@ func TestUnsetVariableAndBadNames(t *testing.T) {
 		t.Errorf("bad name error: %q", st.Error)
 	}
 }
-

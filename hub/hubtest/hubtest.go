@@ -181,8 +181,8 @@ func WaitHTTP(t testing.TB, url string) {
 
 // syncBuffer is a bytes.Buffer safe for concurrent use.
 type syncBuffer struct {
-	mu  sync.Mutex // guards b
-	b   bytes.Buffer
+	mu sync.Mutex // guards b
+	b  bytes.Buffer
 }
 
 func (s *syncBuffer) Write(p []byte) (int, error) {
