@@ -160,8 +160,7 @@ func (u *upstream) forward(ctx context.Context, method string, meta *mcp.Meta, p
 	if sess == nil {
 		return nil, u.notConnected()
 	}
-	timeout := callTimeout(u.cfg.Load(), u.hub.callTimeout)
-	ctx, cancel := context.WithTimeoutCause(ctx, timeout, errCallTimeout)
+	ctx, cancel, timeout := u.callContext(ctx)
 	defer cancel()
 	if meta != nil && meta.ProgressToken != nil {
 		token, forget := sess.addProgress(ctx, meta.ProgressToken)
@@ -171,17 +170,42 @@ func (u *upstream) forward(ctx context.Context, method string, meta *mcp.Meta, p
 		meta = &m
 	}
 	raw, err := sess.call(ctx, method, params(meta))
+	return raw, u.callError(ctx, method, timeout, err)
+}
+
+// forwardRaw sends one request whose params are ready JSON, under the
+// per-call timeout.
+func (u *upstream) forwardRaw(ctx context.Context, method string, params json.RawMessage) (json.RawMessage, error) {
+	sess := u.sess.Load()
+	if sess == nil {
+		return nil, u.notConnected()
+	}
+	ctx, cancel, timeout := u.callContext(ctx)
+	defer cancel()
+	raw, err := sess.call(ctx, method, params)
+	return raw, u.callError(ctx, method, timeout, err)
+}
+
+// callContext bounds a call by the server's timeout.
+func (u *upstream) callContext(ctx context.Context) (context.Context, context.CancelFunc, time.Duration) {
+	timeout := callTimeout(u.cfg.Load(), u.hub.callTimeout)
+	ctx, cancel := context.WithTimeoutCause(ctx, timeout, errCallTimeout)
+	return ctx, cancel, timeout
+}
+
+// callError turns the error of a call into what the client is told.
+func (u *upstream) callError(ctx context.Context, method string, timeout time.Duration, err error) error {
 	if err == nil {
-		return raw, nil
+		return nil
 	}
 	if errors.Is(context.Cause(ctx), errCallTimeout) {
-		return nil, fmt.Errorf("%s did not answer within %s; mcptray cancelled the call", u.name, timeout.Round(time.Millisecond))
+		return fmt.Errorf("%s did not answer within %s; mcptray cancelled the call", u.name, timeout.Round(time.Millisecond))
 	}
 	var rpc *RPCError
 	if !errors.As(err, &rpc) && ctx.Err() == nil {
 		u.log.Debug("call failed", "method", method, "err", err)
 	}
-	return nil, err
+	return err
 }
 
 // notConnected is the error of a call while the server has no connection.

@@ -4,6 +4,8 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -24,6 +26,12 @@ type view struct {
 	mcp  *server.MCPServer
 	http *server.StreamableHTTPServer
 	sse  *server.SSEServer
+	ids  *server.InsecureStatefulSessionIdManager // the streamable sessions
+
+	// For the fast path (fastpath.go).
+	calls    atomic.Pointer[map[string]*route] // exposed tool name → route
+	inflight sync.Map                          // inflightKey → context.CancelFunc
+	touched  sync.Map                          // session id → *atomic.Int64, when mcp-go last saw it
 
 	// What the view offers now; read and written only by rebuildViews.
 	tools     map[string]itemSig
@@ -54,13 +62,14 @@ func (h *Hub) newView(key, ssePath string) *view {
 		server.WithResourceCapabilities(false, true),
 		server.WithRecovery(),
 	)
-	v := &view{key: key, mcp: srv}
+	v := &view{key: key, mcp: srv, ids: &server.InsecureStatefulSessionIdManager{}}
+	v.calls.Store(&map[string]*route{})
 	// The hub checks Host and Origin itself, for every route, with the base
 	// URL's host allowed too.
 	v.http = server.NewStreamableHTTPServer(srv,
-		server.WithStateful(true),
+		server.WithSessionIdManager(v.ids),
 		server.WithDisableLocalhostProtection(true),
-		server.WithSessionIdleTTL(time.Hour),
+		server.WithSessionIdleTTL(sessionTTL),
 		server.WithHeartbeatInterval(25*time.Second),
 		server.WithStreamableHTTPLogger(h.log),
 	)
@@ -155,6 +164,7 @@ func (h *Hub) rebuildViews() {
 
 func (h *Hub) rebuildTools(v *view, ms []member, sep string, problems *[]string) {
 	sigs := map[string]itemSig{}
+	calls := map[string]*route{}
 	var tools []server.ServerTool
 	for _, m := range ms {
 		cfg := m.up.cfg.Load()
@@ -185,11 +195,13 @@ func (h *Hub) rebuildTools(v *view, ms []member, sep string, problems *[]string)
 			}
 			r := &route{up: m.up, name: t.Name}
 			tools = append(tools, server.ServerTool{Tool: exposed, Handler: r.callTool})
+			calls[name] = r
 			sigs[name] = itemSig{up: m.up, def: t, desc: exposed.Description}
 		}
 	}
 	if !maps.Equal(sigs, v.tools) {
 		v.mcp.SetTools(tools...)
+		v.calls.Store(&calls)
 		v.tools = sigs
 	}
 }

@@ -1,10 +1,12 @@
 package hub
 
 import (
+	"bytes"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -150,6 +152,25 @@ func (h *Hub) serveStreamable(w http.ResponseWriter, r *http.Request) {
 	if v == nil {
 		h.notFound(w, r)
 		return
+	}
+	if sid := r.Header.Get("Mcp-Session-Id"); sid != "" {
+		switch r.Method {
+		case http.MethodPost:
+			body, err := io.ReadAll(r.Body)
+			if err != nil {
+				writeError(w, http.StatusRequestEntityTooLarge, "cannot read the request: "+err.Error())
+				return
+			}
+			if v.fastPath(w, r, sid, body) {
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			v.touch(sid)
+		case http.MethodDelete:
+			v.touched.Delete(sid)
+		default:
+			v.touch(sid)
+		}
 	}
 	v.http.ServeHTTP(w, r)
 }

@@ -194,8 +194,16 @@ func (h *Hub) manage(ctx context.Context) {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
+	sweep := time.NewTicker(touchEvery)
+	defer sweep.Stop()
 	for {
 		select {
+		case <-sweep.C:
+			h.mu.Lock()
+			for _, v := range h.views {
+				v.sweepTouched()
+			}
+			h.mu.Unlock()
 		case <-ctx.Done():
 			h.mu.Lock()
 			ups := slices.Collect(maps.Values(h.upstreams))

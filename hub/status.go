@@ -31,10 +31,14 @@ type ServerStatus struct {
 	Attempt           int       `json:"attempt,omitempty"` // failed connection attempts in a row
 	RetryAt           time.Time `json:"retryAt,omitzero"`  // when the next attempt starts
 	ConnectedAt       time.Time `json:"connectedAt,omitzero"`
-	ServerName        string    `json:"serverName,omitempty"`    // from the server's initialize answer
-	ServerVersion     string    `json:"serverVersion,omitempty"` // likewise
-	ProtocolVersion   string    `json:"protocolVersion,omitempty"`
-	PID               int       `json:"pid,omitempty"` // a stdio server's process
+	// ConnectTook is how long the last connection took to be ready: the
+	// start of the process (stdio) or the first request, the handshake and
+	// the lists.
+	ConnectTook     time.Duration `json:"connectTookNs,omitempty"`
+	ServerName      string        `json:"serverName,omitempty"`    // from the server's initialize answer
+	ServerVersion   string        `json:"serverVersion,omitempty"` // likewise
+	ProtocolVersion string        `json:"protocolVersion,omitempty"`
+	PID             int           `json:"pid,omitempty"` // a stdio server's process
 }
 
 // Event is one entry of a server's recent history, shown in its details.

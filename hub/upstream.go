@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -172,17 +174,17 @@ func (u *upstream) run(ctx context.Context) {
 				u.event(slog.LevelInfo, "reconnecting on request")
 				continue
 			}
-			u.event(slog.LevelWarn, "connection lost", "err", err)
+			u.event(slog.LevelWarn, "connection lost", "err", errorText(err))
 		} else if stop != nil {
 			stop()
 		}
 		var wait time.Duration
 		if errors.Is(err, errPermanent) {
-			u.event(slog.LevelError, "cannot connect", "err", err)
+			u.event(slog.LevelError, "cannot connect", "err", errorText(err))
 		} else {
 			wait = backoff(attempt)
 			attempt++
-			u.event(slog.LevelWarn, "cannot connect; retrying", "err", err, "in", wait.Round(100*time.Millisecond))
+			u.event(slog.LevelWarn, "cannot connect; retrying", "err", errorText(err), "in", wait.Round(100*time.Millisecond))
 		}
 		u.setStatus(func(s *ServerStatus) {
 			s.State, s.Error, s.Attempt = StateError, errorText(err), attempt
@@ -279,6 +281,7 @@ func (u *upstream) connect(ctx context.Context) (sess *session, stop func(), err
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", errPermanent, err)
 	}
+	began := time.Now()
 	u.event(slog.LevelInfo, "connecting", "type", resolved.Kind())
 	tr, lost, err := u.newTransport(resolved)
 	if err != nil {
@@ -321,6 +324,7 @@ func (u *upstream) connect(ctx context.Context) (sess *session, stop func(), err
 	u.setStatus(func(s *ServerStatus) {
 		s.State, s.Error, s.Attempt, s.RetryAt = StateConnected, "", 0, time.Time{}
 		s.ConnectedAt = time.Now()
+		s.ConnectTook = s.ConnectedAt.Sub(began)
 		s.ServerName, s.ServerVersion, s.ProtocolVersion = sess.info.Name, sess.info.Version, sess.protocolVersion
 		s.PID = pid
 	})
@@ -514,16 +518,28 @@ func backoff(n int) time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
-// errorText is how an error shows in a server's status.
+// errorText is how an error shows in a server's status: for an HTTP
+// server that cannot be reached, the address without its query (which may
+// hold a key) and the innermost cause, instead of the transport's layers of
+// "failed to send request".
 func errorText(err error) string {
 	if err == nil {
 		return ""
 	}
-	s := err.Error()
-	if p := errPermanent.Error() + ": "; len(s) > len(p) && s[:len(p)] == p {
-		s = s[len(p):]
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		cause := ue.Err
+		for errors.Unwrap(cause) != nil {
+			cause = errors.Unwrap(cause)
+		}
+		addr := ue.URL
+		if u, perr := url.Parse(ue.URL); perr == nil {
+			u.RawQuery, u.User = "", nil
+			addr = u.String()
+		}
+		return fmt.Sprintf("cannot reach %s: %v", addr, cause)
 	}
-	return s
+	return strings.TrimPrefix(err.Error(), errPermanent.Error()+": ")
 }
 
 // callTimeout is the server's options.timeout, or def.

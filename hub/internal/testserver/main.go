@@ -7,6 +7,11 @@
 //
 //	testserver stdio
 //	testserver http ADDR      streamable HTTP at http://ADDR/mcp
+//	testserver raw            stdio, JSON-RPC written by hand: a tool "odd"
+//	                          whose answers no SDK would write (see raw.go)
+//
+// MCPTRAY_TESTSERVER_DELAY (a duration) makes it wait that long before it
+// serves, like a server that takes time to start.
 package main
 
 import (
@@ -22,11 +27,16 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
+
+	"github.com/mcptray/mcptray/hub/internal/rawpeer"
 )
 
 func main() {
 	if len(os.Args) < 2 {
 		log.Fatal("usage: testserver stdio | http ADDR")
+	}
+	if d, err := time.ParseDuration(os.Getenv("MCPTRAY_TESTSERVER_DELAY")); err == nil {
+		time.Sleep(d)
 	}
 	s := newServer()
 	switch os.Args[1] {
@@ -34,6 +44,8 @@ func main() {
 		if err := server.ServeStdio(s); err != nil {
 			log.Fatal(err)
 		}
+	case "raw":
+		rawpeer.Serve(os.Stdin, os.Stdout)
 	case "http":
 		addr := "127.0.0.1:0"
 		if len(os.Args) > 2 {

@@ -1,0 +1,421 @@
+// Command bench measures the hub against the targets of its design: calls
+// through the hub versus straight to the same fast upstream (calls/s, p50
+// and p99 latency, 1 and 16 concurrent clients), the hub's resident memory
+// when idle with 20 stdio upstreams, and the time from start until every
+// tool of 50 stdio upstreams is listed, against the slowest single start.
+//
+// It builds mcptray and the test server, runs them as separate processes on
+// 127.0.0.1, and prints one table. Run it with `task bench` or
+//
+//	go run ./hub/internal/bench [-duration 5s]
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/client/transport"
+	"github.com/mark3labs/mcp-go/mcp"
+)
+
+var (
+	duration   = flag.Duration("duration", 5*time.Second, "load duration of each throughput run")
+	startDelay = flag.Duration("start-delay", 500*time.Millisecond, "how long each upstream of the start test takes to start, like a node server")
+	idleN      = flag.Int("idle", 20, "stdio upstreams for the memory test")
+	startN     = flag.Int("start", 50, "stdio upstreams for the start test")
+	target     = flag.String("target", "", "only put load on this MCP URL (to profile a running hub)")
+	tool       = flag.String("tool", "fast-echo", "the tool -target calls")
+	clients    = flag.Int("clients", 16, "concurrent clients of -target")
+)
+
+func main() {
+	flag.Parse()
+	log.SetFlags(0)
+	if *target != "" {
+		load(*target, *tool, *clients).print(*clients, *target)
+		return
+	}
+	tmp, err := os.MkdirTemp("", "mcptray-bench")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(tmp)
+	mcptray := build(tmp, "mcptray", "./app")
+	testserver := build(tmp, "testserver", "./hub/internal/testserver")
+
+	// The same fast upstream, over streamable HTTP, for both ways.
+	up, upPort := startProcess(testserver, []string{"http", "127.0.0.1:0"}, nil)
+	defer stop(up)
+	upURL := fmt.Sprintf("http://127.0.0.1:%d/mcp", upPort)
+
+	fmt.Printf("a plain net/http round trip on loopback between two processes on this machine: p50 %v\n\n", loopbackRTT(testserver).Round(time.Microsecond))
+
+	h := startHub(tmp, mcptray, "throughput", map[string]any{"fast": map[string]any{"url": upURL}})
+	waitConnected(h.base, 1)
+	fmt.Printf("calls through the hub versus straight to the same upstream (echo tool, %v per run)\n\n", *duration)
+	fmt.Printf("%-8s %-22s %10s %10s %10s\n", "clients", "path", "calls/s", "p50", "p99")
+	for _, conc := range []int{1, 16} {
+		compare(conc, "HTTP upstream", load(upURL, "echo", conc), load(h.base+"/mcp", "fast-echo", conc))
+	}
+	stop(h.cmd)
+
+	h = startHub(tmp, mcptray, "stdio", map[string]any{"fast": map[string]any{"command": testserver, "args": []string{"stdio"}}})
+	waitConnected(h.base, 1)
+	for _, conc := range []int{1, 16} {
+		compare(conc, "stdio upstream", loadStdio(testserver, conc), load(h.base+"/mcp", "fast-echo", conc))
+	}
+	stop(h.cmd)
+
+	// Idle memory with stdio upstreams.
+	servers := map[string]any{}
+	for i := range *idleN {
+		servers[fmt.Sprintf("s%02d", i)] = map[string]any{"command": testserver, "args": []string{"stdio"}}
+	}
+	h = startHub(tmp, mcptray, "idle", servers)
+	waitConnected(h.base, *idleN)
+	time.Sleep(3 * time.Second)
+	rss := rssKiB(h.cmd.Process.Pid)
+	stop(h.cmd)
+	fmt.Printf("resident memory of the hub, idle, %d stdio upstreams: %.1f MiB\n\n", *idleN, float64(rss)/1024)
+
+	// Start: 50 upstreams through the hub, against the slowest of them.
+	env := []string{"MCPTRAY_TESTSERVER_DELAY=" + startDelay.String()}
+	alone, perServer := singleStart(testserver, env)
+	servers = map[string]any{}
+	for i := range *startN {
+		servers[fmt.Sprintf("s%02d", i)] = map[string]any{"command": testserver, "args": []string{"stdio"}, "env": map[string]string{"MCPTRAY_TESTSERVER_DELAY": startDelay.String()}}
+	}
+	began := time.Now()
+	h = startHub(tmp, mcptray, "start", servers)
+	want := *startN * perServer
+	for countTools(h.base) < want {
+		time.Sleep(5 * time.Millisecond)
+	}
+	all := time.Since(began)
+	slowest := slowestConnect(h.base)
+	stop(h.cmd)
+	fmt.Printf("start of %d stdio upstreams that each take %v to start (%v alone, handshake and list included):\n", *startN, *startDelay, alone.Round(time.Millisecond))
+	fmt.Printf("  the slowest of them, started together: %v; from the hub's start until every tool is listed: %v (%.2f×)\n",
+		slowest.Round(time.Millisecond), all.Round(time.Millisecond), float64(all)/float64(slowest))
+}
+
+// compare prints a run straight to the upstream and one through the hub.
+func compare(conc int, upstream string, direct, viaHub result) {
+	direct.print(conc, upstream+", direct")
+	viaHub.print(conc, upstream+", hub")
+	fmt.Printf("%-8d %-22s %9.0f%% %10s %10s\n\n", conc, "hub/direct", 100*viaHub.rate/direct.rate,
+		"+"+(viaHub.p50-direct.p50).Round(time.Microsecond).String(), "+"+(viaHub.p99-direct.p99).Round(time.Microsecond).String())
+}
+
+// slowestConnect is the longest time an upstream of the hub took to connect.
+func slowestConnect(base string) time.Duration {
+	var list struct {
+		Servers []struct {
+			ConnectTook time.Duration `json:"connectTookNs"`
+		}
+	}
+	resp, err := http.Get(base + "/api/servers")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
+		log.Fatal(err)
+	}
+	var d time.Duration
+	for _, s := range list.Servers {
+		d = max(d, s.ConnectTook)
+	}
+	return d
+}
+
+// loopbackRTT times a bare HTTP POST round trip to a Go server in another
+// process: the floor of what one more hop costs on this machine.
+func loopbackRTT(testserver string) time.Duration {
+	cmd, port := startProcess(testserver, []string{"http", "127.0.0.1:0"}, nil)
+	defer stop(cmd)
+	url := fmt.Sprintf("http://127.0.0.1:%d/nothing", port)
+	var lat []time.Duration
+	for range 3000 {
+		t := time.Now()
+		resp, err := http.Post(url, "application/json", strings.NewReader(`{}`))
+		if err != nil {
+			log.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		lat = append(lat, time.Since(t))
+	}
+	slices.Sort(lat)
+	return lat[len(lat)/2]
+}
+
+func build(dir, name, pkg string) string {
+	out := filepath.Join(dir, name)
+	cmd := exec.Command("go", "build", "-o", out, pkg)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		log.Fatalf("build %s: %v", pkg, err)
+	}
+	return out
+}
+
+// startProcess runs a program that prints MCPTRAY_PEER_LISTENING PORT on
+// stderr, and returns it with the port.
+func startProcess(bin string, args, env []string) (*exec.Cmd, int) {
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		log.Fatal(err)
+	}
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "MCPTRAY_PEER_LISTENING "); ok {
+			port, _ := strconv.Atoi(rest)
+			go io.Copy(io.Discard, stderr)
+			return cmd, port
+		}
+	}
+	log.Fatalf("%s did not say where it listens", bin)
+	return nil, 0
+}
+
+func stop(cmd *exec.Cmd) {
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+	}
+}
+
+type hubProc struct {
+	cmd  *exec.Cmd
+	base string
+}
+
+func startHub(dir, bin, name string, servers map[string]any) hubProc {
+	path := filepath.Join(dir, name+".json")
+	b, _ := json.MarshalIndent(map[string]any{"mcpServers": servers}, "", "  ")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		log.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cmd := exec.Command(bin, "--headless", "--settings", path, "--listen", addr, "--log-level", "warn")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		log.Fatal(err)
+	}
+	return hubProc{cmd: cmd, base: "http://" + addr}
+}
+
+func waitConnected(base string, n int) {
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		var list struct {
+			Servers []struct{ State string }
+		}
+		if resp, err := http.Get(base + "/api/servers"); err == nil {
+			_ = json.NewDecoder(resp.Body).Decode(&list)
+			resp.Body.Close()
+			c := 0
+			for _, s := range list.Servers {
+				if s.State == "connected" {
+					c++
+				}
+			}
+			if c == n {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	log.Fatalf("%d servers did not connect", n)
+}
+
+// countTools lists the hub's tools, or returns 0 when it does not answer yet.
+func countTools(base string) int {
+	c, err := newClient(base + "/mcp")
+	if err != nil {
+		return 0
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	res, err := c.ListTools(ctx, mcp.ListToolsRequest{})
+	if err != nil {
+		return 0
+	}
+	return len(res.Tools)
+}
+
+func newClient(url string) (*client.Client, error) {
+	c, err := client.NewStreamableHttpClient(url)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.Start(ctx); err != nil {
+		return nil, err
+	}
+	req := mcp.InitializeRequest{}
+	req.Params.ProtocolVersion = "2025-11-25"
+	req.Params.ClientInfo = mcp.Implementation{Name: "bench", Version: "1"}
+	if _, err := c.Initialize(ctx, req); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// singleStart runs one stdio server and times it until its tools are
+// listed; it returns the time and the number of tools.
+func singleStart(bin string, env []string) (time.Duration, int) {
+	began := time.Now()
+	tr := transport.NewStdioWithOptions(bin, env, []string{"stdio"})
+	c := client.NewClient(tr)
+	if err := c.Start(context.Background()); err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req := mcp.InitializeRequest{}
+	req.Params.ProtocolVersion = "2025-11-25"
+	if _, err := c.Initialize(ctx, req); err != nil {
+		log.Fatal(err)
+	}
+	tools, err := c.ListTools(ctx, mcp.ListToolsRequest{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	return time.Since(began), len(tools.Tools)
+}
+
+type result struct {
+	rate     float64
+	p50, p99 time.Duration
+}
+
+func (r result) print(conc int, path string) {
+	fmt.Printf("%-8d %-22s %10.0f %10s %10s\n", conc, path, r.rate, r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond))
+}
+
+// load runs conc clients of url calling tool in a loop for the duration,
+// after a warm-up, each with its own session.
+func load(url, tool string, conc int) result {
+	return loadWith(func() (*client.Client, error) { return newClient(url) }, tool, conc)
+}
+
+// loadStdio is load with each client running its own copy of the server
+// over stdio: the way a client uses a stdio server without the hub.
+func loadStdio(bin string, conc int) result {
+	return loadWith(func() (*client.Client, error) {
+		c := client.NewClient(transport.NewStdioWithOptions(bin, nil, []string{"stdio"}))
+		// mcp-go's stdio transport kills the child when Start's context ends.
+		if err := c.Start(context.Background()); err != nil {
+			return nil, err
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		req := mcp.InitializeRequest{}
+		req.Params.ProtocolVersion = "2025-11-25"
+		_, err := c.Initialize(ctx, req)
+		return c, err
+	}, "echo", conc)
+}
+
+func loadWith(connect func() (*client.Client, error), tool string, conc int) result {
+	clients := make([]*client.Client, conc)
+	for i := range clients {
+		c, err := connect()
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer c.Close()
+		clients[i] = c
+	}
+	call := func(c *client.Client) {
+		req := mcp.CallToolRequest{}
+		req.Params.Name = tool
+		req.Params.Arguments = map[string]any{"text": "benchmark payload of a modest size, like most tool arguments"}
+		if _, err := c.CallTool(context.Background(), req); err != nil {
+			log.Fatal(err)
+		}
+	}
+	for _, c := range clients {
+		for range 200 {
+			call(c)
+		}
+	}
+	var mu sync.Mutex
+	var all []time.Duration
+	var wg sync.WaitGroup
+	began := time.Now()
+	end := began.Add(*duration)
+	for _, c := range clients {
+		wg.Go(func() {
+			lat := make([]time.Duration, 0, 100000)
+			for time.Now().Before(end) {
+				t := time.Now()
+				call(c)
+				lat = append(lat, time.Since(t))
+			}
+			mu.Lock()
+			all = append(all, lat...)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(began)
+	slices.Sort(all)
+	return result{
+		rate: float64(len(all)) / elapsed.Seconds(),
+		p50:  all[len(all)/2],
+		p99:  all[len(all)*99/100],
+	}
+}
+
+// rssKiB reads a process's resident memory from /proc.
+func rssKiB(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		log.Fatal(err)
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(rest), " kB"))
+			return n
+		}
+	}
+	return 0
+}
