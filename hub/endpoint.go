@@ -54,10 +54,12 @@ func (h *Hub) Listen() error {
 	}
 	ln, err := net.Listen("tcp", first)
 	if err != nil {
+		// Whatever the system calls it (EADDRINUSE, WSAEADDRINUSE), ask the
+		// holder whether it is mcptray.
+		if running := probeRunning(first); running != nil {
+			return running
+		}
 		if errors.Is(err, syscall.EADDRINUSE) {
-			if running := probeRunning(first); running != nil {
-				return running
-			}
 			return fmt.Errorf("%s is in use by another program; choose another address with --listen", first)
 		}
 		return fmt.Errorf("listen on %s: %w", first, err)

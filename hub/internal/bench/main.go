@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command bench measures the hub against the targets of its design: calls
 // through the hub versus straight to the same fast upstream (calls/s, p50
 // and p99 latency, 1 and 16 concurrent clients), the hub's resident memory

@@ -1,0 +1,152 @@
+//go:build unix
+
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// binaries holds mcptray and the hub's test server, built once.
+var binaries struct{ mcptray, testserver string }
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "mcptray-app-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binaries.mcptray = filepath.Join(dir, "mcptray")
+	binaries.testserver = filepath.Join(dir, "testserver")
+	for out, pkg := range map[string]string{binaries.mcptray: ".", binaries.testserver: "../hub/internal/testserver"} {
+		cmd := exec.Command("go", "build", "-o", out, pkg)
+		cmd.Stderr = os.Stderr
+		if err := cmd.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "build", pkg, err)
+			os.Exit(1)
+		}
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func TestVersion(t *testing.T) {
+	var out, errs bytes.Buffer
+	if code := run([]string{"--version"}, &out, &errs); code != 0 || strings.TrimSpace(out.String()) != "mcptray "+version {
+		t.Errorf("--version: %d %q %q", code, out.String(), errs.String())
+	}
+}
+
+func TestUnknownCommand(t *testing.T) {
+	var out, errs bytes.Buffer
+	if code := run([]string{"frobnicate"}, &out, &errs); code != 2 || !strings.Contains(errs.String(), "unknown command") {
+		t.Errorf("unknown command: %d %q", code, errs.String())
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// TestHeadlessLifecycle runs the real binary as a user would: it serves,
+// `mcptray status` shows its servers, a second start says it already runs,
+// and SIGTERM stops it with no child left.
+func TestHeadlessLifecycle(t *testing.T) {
+	dir := t.TempDir()
+	settingsFile := filepath.Join(dir, "mcp_settings.json")
+	os.WriteFile(settingsFile, []byte(fmt.Sprintf(`{"mcpServers": {"tools": {"command": %q, "args": ["stdio"]}, "broken": {"url": "http://127.0.0.1:1/mcp"}}}`, binaries.testserver)), 0o600)
+	addr := freeAddr(t)
+	var stderr bytes.Buffer
+	cmd := exec.Command(binaries.mcptray, "--headless", "--settings", settingsFile, "--listen", addr)
+	cmd.Stderr = &stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+
+	var childPID int
+	deadline := time.Now().Add(30 * time.Second)
+	for childPID == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the server did not connect:\n%s", stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+		resp, err := http.Get("http://" + addr + "/api/servers")
+		if err != nil {
+			continue
+		}
+		var list struct {
+			Servers []struct {
+				Name, State string
+				PID         int
+			}
+		}
+		json.NewDecoder(resp.Body).Decode(&list)
+		resp.Body.Close()
+		for _, s := range list.Servers {
+			if s.Name == "tools" && s.State == "connected" {
+				childPID = s.PID
+			}
+		}
+	}
+
+	var out, errs bytes.Buffer
+	if code := run([]string{"status", "--listen", addr, "--settings", settingsFile}, &out, &errs); code != 0 {
+		t.Fatalf("status: %d %s", code, errs.String())
+	}
+	table := out.String()
+	for _, want := range []string{"NAME", "tools", "stdio", "connected", "broken", "error", "cannot reach http://127.0.0.1:1/mcp"} {
+		if !strings.Contains(table, want) {
+			t.Errorf("status output lacks %q:\n%s", want, table)
+		}
+	}
+
+	second := exec.Command(binaries.mcptray, "--headless", "--settings", settingsFile, "--listen", addr)
+	msg, err := second.CombinedOutput()
+	if err == nil {
+		t.Fatal("a second instance started")
+	}
+	if !strings.Contains(string(msg), "already running") || strings.Contains(string(msg), "goroutine") {
+		t.Errorf("second start said:\n%s", msg)
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("exit after SIGTERM: %v\n%s", err, stderr.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("mcptray did not stop within 15 s of SIGTERM")
+	}
+	if err := syscall.Kill(childPID, 0); err == nil {
+		t.Errorf("the stdio server (pid %d) still runs", childPID)
+	}
+
+	var notRunning bytes.Buffer
+	if code := run([]string{"status", "--listen", addr}, &out, &notRunning); code != 1 || !strings.Contains(notRunning.String(), "not running") {
+		t.Errorf("status with nothing running: %d %q", code, notRunning.String())
+	}
+}
