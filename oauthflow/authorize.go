@@ -1,0 +1,382 @@
+package oauthflow
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"html"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+)
+
+// discovery returns the server's discovery, from the cache when the
+// challenge (if any) points where the cached one came from.
+func (s *server) discovery(ctx context.Context, ch *Challenge) (*discovery, error) {
+	s.mu.Lock()
+	d, cfg := s.disc, s.cfg
+	if ch == nil {
+		ch = s.challenge
+	}
+	s.mu.Unlock()
+	if d != nil && time.Since(d.at) < discoveryTTL && (ch == nil || ch.ResourceMetadata == "" || ch.ResourceMetadata == d.metadataURL) {
+		return d, nil
+	}
+	d, err := s.discover(ctx, cfg, ch)
+	if err != nil {
+		s.event("error", err.Error())
+		return nil, err
+	}
+	s.mu.Lock()
+	s.disc = d
+	s.mu.Unlock()
+	return d, nil
+}
+
+// Authorize starts a sign-in for a server and returns the URL the user must
+// visit. With interactive, the browser opens on it; otherwise the caller
+// shows it. A sign-in already waiting is reused rather than started again,
+// so the user never gets two tabs for one server.
+func (m *Manager) Authorize(ctx context.Context, name string, interactive bool) (string, error) {
+	s, err := m.existing(name)
+	if err != nil {
+		return "", err
+	}
+	return s.authorize(ctx, interactive, nil)
+}
+
+// authorize starts a sign-in, asking for extra scopes on top of the usual
+// ones (step-up).
+func (s *server) authorize(ctx context.Context, interactive bool, extra []string) (string, error) {
+	b, err := s.load(ctx)
+	if err != nil {
+		return "", err
+	}
+	s.mu.Lock()
+	if p := b.Pending; p != nil && extra == nil && s.m.now().Sub(p.Created) < pendingTTL {
+		u := p.URL
+		s.mu.Unlock()
+		if interactive {
+			s.openBrowser(ctx, u)
+		}
+		return u, nil
+	}
+	cfg := s.cfg
+	ch := s.challenge
+	var granted []string
+	if b.Token != nil {
+		granted = b.Token.Scopes
+	}
+	s.mu.Unlock()
+
+	d, err := s.discovery(ctx, ch)
+	if err != nil {
+		return "", err
+	}
+	// PKCE S256 is required (RFC 7636, MCP authorization spec). A server
+	// that lists its methods without S256 cannot be used; one that lists
+	// none (Microsoft Entra, Amazon Cognito) gets S256 anyway.
+	if ms := d.as.CodeChallengeMethodsSupported; len(ms) > 0 && !slices.Contains(ms, "S256") {
+		return "", fmt.Errorf("%s does not support PKCE with S256 (it offers %v), which MCP requires", d.issuer, ms)
+	} else if len(ms) == 0 {
+		s.event("warn", d.issuer+" does not say whether it supports PKCE; using S256")
+	}
+	c, err := s.clientFor(ctx, d)
+	if err != nil {
+		s.event("error", err.Error())
+		return "", err
+	}
+
+	// Scopes: configured, else the challenge's, else the resource's
+	// scopes_supported, else none; on step-up, what was granted and what
+	// the challenge asks for.
+	scopes := slices.Clone(cfg.Scopes)
+	if len(scopes) == 0 && ch != nil {
+		scopes = slices.Clone(ch.Scopes)
+	}
+	if len(scopes) == 0 {
+		scopes = slices.Clone(d.resourceScopes)
+	}
+	if extra != nil {
+		scopes = unionScopes(unionScopes(granted, scopes), extra)
+	}
+	if slices.Contains(d.as.ScopesSupported, "offline_access") && !slices.Contains(scopes, "offline_access") {
+		scopes = append(scopes, "offline_access")
+	}
+
+	p := &pending{
+		State:       randomString() + "~" + s.name,
+		Verifier:    oauth2.GenerateVerifier(),
+		Issuer:      d.issuer,
+		IssRequired: d.as.IssParameterSupported,
+		ClientID:    c.ClientID,
+		RedirectURI: cfg.RedirectURI,
+		Resource:    resourceParam(cfg, d),
+		Scopes:      scopes,
+		Created:     s.m.now(),
+	}
+	conf := oauth2.Config{
+		ClientID:    c.ClientID,
+		Endpoint:    oauth2.Endpoint{AuthURL: d.as.AuthorizationEndpoint, TokenURL: d.as.TokenEndpoint},
+		RedirectURL: p.RedirectURI,
+		Scopes:      scopes,
+	}
+	opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(p.Verifier)}
+	if p.Resource != "" {
+		opts = append(opts, oauth2.SetAuthURLParam("resource", p.Resource))
+	}
+	p.URL = conf.AuthCodeURL(p.State, opts...)
+	// The verifier is kept with the other secrets, so that a sign-in still
+	// completes when mcptray restarts in between.
+	if err := s.update(ctx, func(b *bundle) { b.Pending = p }); err != nil {
+		s.event("warn", "the sign-in could not be saved; it completes only while mcptray keeps running")
+	}
+	s.mu.Lock()
+	s.signedOut = false
+	s.mu.Unlock()
+	s.event("info", "authorization URL: "+p.URL)
+	if interactive {
+		s.openBrowser(ctx, p.URL)
+	}
+	s.m.listen().AuthChanged(s.name) // the summary now has the URL
+	return p.URL, nil
+}
+
+// openBrowser shows the user a URL, or logs it where there is no browser.
+func (s *server) openBrowser(ctx context.Context, u string) {
+	if s.m.open == nil {
+		s.event("info", "no browser to open; visit the authorization URL to sign in")
+		return
+	}
+	if err := s.m.open(ctx, u); err != nil {
+		s.event("warn", "could not open the browser ("+err.Error()+"); visit the authorization URL to sign in")
+		return
+	}
+	s.event("info", "opened the browser for the sign-in")
+}
+
+func randomString() string {
+	b := make([]byte, 24)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// ServeHTTP answers the browser's return from the authorization server at
+// the redirect URI (/oauth/callback): it checks the state (known, not used,
+// not expired, bound to the server) and the issuer (RFC 9207), exchanges the
+// code with the PKCE verifier and the resource, keeps the tokens, and says
+// that the tab can be closed.
+func (m *Manager) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	state := q.Get("state")
+	s, p := m.takePending(r.Context(), state)
+	if p == nil {
+		m.log.Warn("oauth: a sign-in came back with an unknown, used or forged state")
+		page(w, http.StatusBadRequest, "Sign-in failed", "This sign-in is unknown, was already used, or has expired. Start it again from mcptray.")
+		return
+	}
+	if s.m.now().Sub(p.Created) > pendingTTL {
+		s.event("warn", "a sign-in came back after it expired")
+		page(w, http.StatusBadRequest, "Sign-in expired", "This sign-in took longer than 10 minutes. Start it again from mcptray.")
+		return
+	}
+	// RFC 9207 §2.4: compare iss exactly when present; require it when the
+	// server says it sends it. On a mismatch the response may come from an
+	// attacker's server: none of its text is shown.
+	iss, hasIss := q["iss"]
+	if hasIss && (len(iss) != 1 || iss[0] != p.Issuer) || !hasIss && p.IssRequired {
+		s.event("error", "the sign-in came back with the wrong issuer (RFC 9207); it was refused")
+		s.needAuthorization("the sign-in came back from the wrong authorization server")
+		page(w, http.StatusBadRequest, "Sign-in refused", "The answer did not come from the authorization server this sign-in was sent to, so mcptray refused it.")
+		return
+	}
+	if e := q.Get("error"); e != "" {
+		msg := e
+		if d := q.Get("error_description"); d != "" {
+			msg += ": " + d
+		}
+		s.event("error", "the authorization server refused the sign-in: "+msg)
+		s.needAuthorization("the sign-in was refused: " + msg)
+		page(w, http.StatusBadRequest, "Sign-in refused", "The authorization server said: "+msg)
+		return
+	}
+	code := q.Get("code")
+	if code == "" {
+		page(w, http.StatusBadRequest, "Sign-in failed", "The authorization server sent no code.")
+		return
+	}
+	if err := s.complete(r.Context(), p, code); err != nil {
+		page(w, http.StatusBadGateway, "Sign-in failed", err.Error())
+		return
+	}
+	page(w, http.StatusOK, "Signed in", fmt.Sprintf("mcptray is signed in to %s. You can close this tab.", s.name))
+}
+
+// takePending finds the sign-in of a state and removes it: a state works
+// once.
+func (m *Manager) takePending(ctx context.Context, state string) (*server, *pending) {
+	_, name, ok := strings.Cut(state, "~")
+	if !ok || name == "" {
+		return nil, nil
+	}
+	m.mu.Lock()
+	s := m.servers[name]
+	m.mu.Unlock()
+	if s == nil {
+		return nil, nil
+	}
+	if _, err := s.load(ctx); err != nil {
+		return nil, nil
+	}
+	s.mu.Lock()
+	p := s.b.Pending
+	s.mu.Unlock()
+	if p == nil || subtle.ConstantTimeCompare([]byte(p.State), []byte(state)) != 1 {
+		return nil, nil
+	}
+	_ = s.update(ctx, func(b *bundle) {
+		if b.Pending != nil && b.Pending.State == state {
+			b.Pending = nil
+		}
+	})
+	return s, p
+}
+
+// complete exchanges the code and keeps the tokens.
+func (s *server) complete(ctx context.Context, p *pending, code string) error {
+	d, err := s.discovery(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if !sameIssuer(d.issuer, p.Issuer) {
+		return fmt.Errorf("the authorization server changed during the sign-in (%s, then %s); sign in again", p.Issuer, d.issuer)
+	}
+	c, err := s.clientFor(ctx, d)
+	if err != nil {
+		return err
+	}
+	if c.ClientID != p.ClientID {
+		return errors.New("mcptray's client changed during the sign-in; sign in again")
+	}
+	tr, err := s.exchange(ctx, d, c, p, code)
+	var te *TokenError
+	if errors.As(err, &te) && te.Code == "invalid_client" {
+		s.dropClient(ctx, d.issuer)
+		s.needAuthorization("the authorization server no longer knows mcptray's client; sign in again")
+		return errors.New("the authorization server no longer knows mcptray's registration; start the sign-in again and mcptray registers anew")
+	}
+	if err != nil {
+		s.event("error", "code exchange failed: "+err.Error())
+		s.needAuthorization("the code exchange failed: " + err.Error())
+		return err
+	}
+	now := s.m.now()
+	t := tr.tokenSet(now, tokenSet{Issuer: p.Issuer, Resource: p.Resource, ClientID: c.ClientID, Scopes: p.Scopes, AuthorizedAt: now})
+	_ = s.update(ctx, func(b *bundle) { b.Token = t })
+	s.event("info", fmt.Sprintf("signed in (scopes %q, token valid for %v, refresh token: %v)", strings.Join(t.Scopes, " "), t.Expiry.Sub(now).Round(time.Second), t.RefreshToken != ""))
+	s.mu.Lock()
+	s.challenge = nil
+	s.everAuthorized = true
+	s.mu.Unlock()
+	s.setState(StateAuthorized, "")
+	s.mirror()
+	s.signalAuthorized()
+	s.m.nudge() // the next automatic sign-in, if any
+	return nil
+}
+
+// SignOut revokes a server's tokens at its revocation endpoint (RFC 7009)
+// when it has one, and deletes them. The client registration and the
+// non-secret metadata stay; no browser opens until the user asks.
+func (m *Manager) SignOut(ctx context.Context, name string) error {
+	s, err := m.existing(name)
+	if err != nil {
+		return err
+	}
+	b, err := s.load(ctx)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	t := b.Token
+	s.mu.Unlock()
+	if t != nil {
+		if d, err := s.discovery(ctx, nil); err == nil && d.as.RevocationEndpoint != "" {
+			if c, err := s.clientFor(ctx, d); err == nil {
+				for _, x := range []struct{ tok, hint string }{{t.RefreshToken, "refresh_token"}, {t.AccessToken, "access_token"}} {
+					if x.tok == "" {
+						continue
+					}
+					if err := s.revoke(ctx, d.as.RevocationEndpoint, c, x.tok, x.hint); err != nil {
+						s.event("warn", "revoking the "+strings.ReplaceAll(x.hint, "_", " ")+" failed: "+err.Error())
+					} else {
+						s.event("info", "revoked the "+strings.ReplaceAll(x.hint, "_", " "))
+					}
+				}
+			}
+		} else if err == nil {
+			s.event("info", "the authorization server has no revocation endpoint; deleting the tokens only")
+		}
+	}
+	err = s.update(ctx, func(b *bundle) { b.Token, b.Pending = nil, nil })
+	s.mu.Lock()
+	s.signedOut = true
+	s.mu.Unlock()
+	s.event("info", "signed out")
+	s.setState(StateNeedsAuthorization, "signed out")
+	s.mirror()
+	return err
+}
+
+// Legacy is what MCPHub kept in plain text in the settings file, to move
+// into the secret store.
+type Legacy struct {
+	ClientSecret string
+	AccessToken  string
+	RefreshToken string
+	Pending      *LegacyPending
+}
+
+// LegacyPending is MCPHub's pendingAuthorization.
+type LegacyPending struct {
+	State, CodeVerifier, AuthorizationURL string
+	Created                               time.Time
+}
+
+// Import moves secrets MCPHub wrote into the server's bundle. Tokens whose
+// issuer and expiry are unknown are used until the server refuses them.
+func (m *Manager) Import(ctx context.Context, name string, l Legacy) error {
+	s := m.server(name)
+	return s.update(ctx, func(b *bundle) {
+		if l.ClientSecret != "" {
+			b.ClientSecret = l.ClientSecret
+		}
+		if l.AccessToken != "" && b.Token == nil {
+			b.Token = &tokenSet{AccessToken: l.AccessToken, RefreshToken: l.RefreshToken, TokenType: "Bearer"}
+		}
+		if p := l.Pending; p != nil && p.CodeVerifier != "" && b.Pending == nil {
+			// MCPHub's states are not bound to a server name, so the
+			// browser can no longer return to it; the verifier is kept
+			// only as the secret it is, for the user to discard by signing
+			// in again.
+			b.Pending = &pending{State: p.State + "~" + name, Verifier: p.CodeVerifier, URL: p.AuthorizationURL, Created: p.Created}
+		}
+	})
+}
+
+// page writes a small HTML page for the browser tab.
+func page(w http.ResponseWriter, code int, title, text string) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+	w.WriteHeader(code)
+	fmt.Fprintf(w, `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>%s · mcptray</title>
+<style>body{font:16px/1.5 system-ui,sans-serif;max-width:36em;margin:4em auto;padding:0 1em;color:#222}h1{font-size:1.4em}</style></head>
+<body><h1>%s</h1><p>%s</p></body></html>`, html.EscapeString(title), html.EscapeString(title), html.EscapeString(text))
+}

@@ -1,0 +1,300 @@
+package oauthflow
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+)
+
+// resourceMetadata is the part of RFC 9728 protected resource metadata used.
+type resourceMetadata struct {
+	Resource             string   `json:"resource"`
+	AuthorizationServers []string `json:"authorization_servers"`
+	ScopesSupported      []string `json:"scopes_supported"`
+}
+
+// serverMetadata is the part of RFC 8414 (or OpenID Connect discovery)
+// authorization server metadata used.
+type serverMetadata struct {
+	Issuer                            string   `json:"issuer"`
+	AuthorizationEndpoint             string   `json:"authorization_endpoint"`
+	TokenEndpoint                     string   `json:"token_endpoint"`
+	RegistrationEndpoint              string   `json:"registration_endpoint"`
+	RevocationEndpoint                string   `json:"revocation_endpoint"`
+	ScopesSupported                   []string `json:"scopes_supported"`
+	CodeChallengeMethodsSupported     []string `json:"code_challenge_methods_supported"`
+	TokenEndpointAuthMethodsSupported []string `json:"token_endpoint_auth_methods_supported"`
+	ClientIDMetadataDocumentSupported bool     `json:"client_id_metadata_document_supported"`
+	// RFC 9207 §3: the authorization response carries iss.
+	IssParameterSupported bool `json:"authorization_response_iss_parameter_supported"`
+}
+
+// discovery is what discovery found out about a server's authorization.
+type discovery struct {
+	metadataURL    string   // where the protected resource metadata came from, or ""
+	resource       string   // the resource identifier (RFC 8707) to ask tokens for
+	resourceScopes []string // the protected resource's scopes_supported
+	issuer         string   // the authorization server's issuer identifier
+	as             serverMetadata
+	asFound        bool // the metadata document was found (not the fallback endpoints)
+	at             time.Time
+}
+
+// discoveryTTL is how long discovery results are reused.
+const discoveryTTL = time.Hour
+
+// ErrDiscovery is wrapped by discovery failures.
+var ErrDiscovery = errors.New("oauth discovery failed")
+
+// discover finds the authorization server of a server and its endpoints, in
+// the order of the MCP authorization spec (2025-11-25, "Authorization Server
+// Discovery"), with the fallbacks of 2025-03-26 for servers that publish no
+// metadata, and the configured endpoints over whatever was found.
+func (s *server) discover(ctx context.Context, cfg Config, ch *Challenge) (*discovery, error) {
+	d := &discovery{at: time.Now()}
+	serverURL, err := url.Parse(cfg.ServerURL)
+	if err != nil {
+		return nil, fmt.Errorf("%w: server url: %w", ErrDiscovery, err)
+	}
+
+	// 1. Protected resource metadata (RFC 9728 §3): the challenge's URL, the
+	// path-aware well-known URL, the root one.
+	var candidates []string
+	if ch != nil && ch.ResourceMetadata != "" {
+		candidates = append(candidates, ch.ResourceMetadata)
+	}
+	origin := serverURL.Scheme + "://" + serverURL.Host
+	if p := strings.TrimSuffix(serverURL.EscapedPath(), "/"); p != "" {
+		candidates = append(candidates, origin+"/.well-known/oauth-protected-resource"+p)
+	}
+	candidates = append(candidates, origin+"/.well-known/oauth-protected-resource")
+	var prm resourceMetadata
+	for _, c := range slices.Compact(candidates) {
+		found, err := s.fetchJSON(ctx, c, &prm)
+		if err != nil {
+			return nil, err
+		}
+		if !found {
+			continue
+		}
+		if err := resourceMatches(prm.Resource, cfg.ServerURL); err != nil {
+			return nil, fmt.Errorf("%w: %s: %w", ErrDiscovery, c, err)
+		}
+		if len(prm.AuthorizationServers) == 0 {
+			return nil, fmt.Errorf("%w: %s lists no authorization_servers", ErrDiscovery, c)
+		}
+		d.metadataURL, d.resource, d.resourceScopes = c, prm.Resource, prm.ScopesSupported
+		d.issuer = prm.AuthorizationServers[0]
+		s.event("info", "protected resource metadata from "+c+": authorization server "+d.issuer)
+		break
+	}
+	if d.metadataURL == "" {
+		// 2025-03-26: without resource metadata, the server's origin is the
+		// authorization server.
+		d.issuer = origin
+		s.event("info", "no protected resource metadata; trying the server's origin "+origin+" as the authorization server")
+	}
+	if cfg.Registration != nil && cfg.Registration.Issuer != "" {
+		d.issuer = cfg.Registration.Issuer
+	}
+	if d.resource == "" {
+		d.resource = CanonicalResource(cfg.ServerURL)
+	}
+
+	// 2. Authorization server metadata, unless the configuration gives the
+	// endpoints.
+	if cfg.AuthorizationEndpoint == "" || cfg.TokenEndpoint == "" {
+		if err := s.discoverServer(ctx, d); err != nil {
+			return nil, err
+		}
+	}
+	if !d.asFound {
+		// 2025-03-26: default endpoints at the authorization server's origin.
+		u, err := url.Parse(d.issuer)
+		if err != nil {
+			return nil, fmt.Errorf("%w: issuer %q: %w", ErrDiscovery, d.issuer, err)
+		}
+		base := u.Scheme + "://" + u.Host
+		d.as = serverMetadata{AuthorizationEndpoint: base + "/authorize", TokenEndpoint: base + "/token", RegistrationEndpoint: base + "/register"}
+		if cfg.AuthorizationEndpoint == "" || cfg.TokenEndpoint == "" {
+			s.event("info", "no authorization server metadata; using "+base+"/authorize, /token and /register")
+		}
+	}
+	if cfg.AuthorizationEndpoint != "" {
+		d.as.AuthorizationEndpoint = cfg.AuthorizationEndpoint
+	}
+	if cfg.TokenEndpoint != "" {
+		d.as.TokenEndpoint = cfg.TokenEndpoint
+	}
+	if cfg.RevocationEndpoint != "" {
+		d.as.RevocationEndpoint = cfg.RevocationEndpoint
+	}
+	if cfg.Registration != nil && cfg.Registration.Endpoint != "" {
+		d.as.RegistrationEndpoint = cfg.Registration.Endpoint
+	}
+	for _, e := range []string{d.as.AuthorizationEndpoint, d.as.TokenEndpoint, d.as.RegistrationEndpoint, d.as.RevocationEndpoint} {
+		if e == "" {
+			continue
+		}
+		if err := checkSecureURL(e); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrDiscovery, err)
+		}
+	}
+	return d, nil
+}
+
+// discoverServer fetches the authorization server metadata of d.issuer in
+// the order of the MCP spec: for an issuer with a path, RFC 8414 with the
+// path inserted, OpenID Connect with it inserted, OpenID Connect with it
+// appended; for one without, RFC 8414 then OpenID Connect.
+func (s *server) discoverServer(ctx context.Context, d *discovery) error {
+	u, err := url.Parse(d.issuer)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("%w: issuer %q is not a URL", ErrDiscovery, d.issuer)
+	}
+	origin := u.Scheme + "://" + u.Host
+	var candidates []string
+	if p := strings.TrimSuffix(u.EscapedPath(), "/"); p != "" {
+		candidates = []string{
+			origin + "/.well-known/oauth-authorization-server" + p,
+			origin + "/.well-known/openid-configuration" + p,
+			origin + p + "/.well-known/openid-configuration",
+		}
+	} else {
+		candidates = []string{origin + "/.well-known/oauth-authorization-server", origin + "/.well-known/openid-configuration"}
+	}
+	for _, c := range candidates {
+		var meta serverMetadata
+		found, err := s.fetchJSON(ctx, c, &meta)
+		if err != nil {
+			return err
+		}
+		if !found {
+			continue
+		}
+		// RFC 8414 §3.3: the issuer must be the one the URL was built
+		// from, or the metadata must not be used.
+		if !sameIssuer(meta.Issuer, d.issuer) {
+			return fmt.Errorf("%w: %s says its issuer is %q, but it was looked up for %q (RFC 8414 §3.3)", ErrDiscovery, c, meta.Issuer, d.issuer)
+		}
+		if meta.AuthorizationEndpoint == "" || meta.TokenEndpoint == "" {
+			return fmt.Errorf("%w: %s has no authorization or token endpoint", ErrDiscovery, c)
+		}
+		d.as, d.asFound = meta, true
+		d.issuer = meta.Issuer
+		s.event("info", "authorization server metadata from "+c)
+		return nil
+	}
+	return nil
+}
+
+// fetchJSON GETs a metadata document. It reports false (and no error) when
+// there is none at url, so that discovery tries the next place.
+func (s *server) fetchJSON(ctx context.Context, u string, out any) (bool, error) {
+	if err := checkSecureURL(u); err != nil {
+		return false, fmt.Errorf("%w: %w", ErrDiscovery, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return false, fmt.Errorf("%w: %w", ErrDiscovery, err)
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("MCP-Protocol-Version", "2025-11-25")
+	resp, err := s.m.http.Do(req)
+	if err != nil {
+		s.event("warn", "GET "+u+": "+err.Error())
+		return false, fmt.Errorf("%w: %s: %w", ErrDiscovery, u, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return false, fmt.Errorf("%w: %s: %w", ErrDiscovery, u, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		s.event("info", fmt.Sprintf("GET %s: %d", u, resp.StatusCode))
+		return false, nil
+	}
+	if err := json.Unmarshal(body, out); err != nil {
+		s.event("warn", "GET "+u+": not JSON metadata: "+err.Error())
+		return false, nil
+	}
+	return true, nil
+}
+
+// CanonicalResource is a server URL as RFC 8707 resource identifier, in the
+// form the MCP spec asks for: scheme and host in lower case, no default port,
+// no fragment, no trailing slash on an empty path.
+func CanonicalResource(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	u.Scheme = strings.ToLower(u.Scheme)
+	u.Host = strings.ToLower(u.Host)
+	if h, p, err := net.SplitHostPort(u.Host); err == nil && (u.Scheme == "https" && p == "443" || u.Scheme == "http" && p == "80") {
+		u.Host = h
+	}
+	u.Fragment, u.RawFragment = "", ""
+	if u.Path == "/" {
+		u.Path, u.RawPath = "", ""
+	}
+	return u.String()
+}
+
+// resourceMatches checks that a protected resource's metadata is about the
+// server: the same origin, and a path that is a prefix of the server's
+// (RFC 9728 §3.3 asks for the resource identifier to match).
+func resourceMatches(resource, serverURL string) error {
+	if resource == "" {
+		return errors.New("the metadata names no resource")
+	}
+	r, err := url.Parse(CanonicalResource(resource))
+	if err != nil {
+		return fmt.Errorf("resource %q: %w", resource, err)
+	}
+	s, _ := url.Parse(CanonicalResource(serverURL))
+	if r.Scheme != s.Scheme || r.Host != s.Host {
+		return fmt.Errorf("the metadata is for %s, not for %s", resource, serverURL)
+	}
+	rp, sp := strings.TrimSuffix(r.Path, "/"), strings.TrimSuffix(s.Path, "/")
+	if rp != "" && sp != rp && !strings.HasPrefix(sp, rp+"/") {
+		return fmt.Errorf("the metadata is for %s, not for %s", resource, serverURL)
+	}
+	return nil
+}
+
+// sameIssuer compares issuer identifiers exactly, a lone trailing slash
+// aside.
+func sameIssuer(a, b string) bool {
+	return a != "" && strings.TrimSuffix(a, "/") == strings.TrimSuffix(b, "/")
+}
+
+// checkSecureURL refuses OAuth endpoints over plain HTTP, but on loopback
+// (OAuth 2.1 §1.5).
+func checkSecureURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("%q is not an absolute URL", raw)
+	}
+	switch u.Scheme {
+	case "https":
+		return nil
+	case "http":
+		h := u.Hostname()
+		if h == "localhost" || net.ParseIP(h) != nil && net.ParseIP(h).IsLoopback() {
+			return nil
+		}
+		return fmt.Errorf("refusing %s: OAuth needs https except on this machine", raw)
+	}
+	return fmt.Errorf("refusing %s: want an https URL", raw)
+}

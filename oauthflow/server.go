@@ -1,0 +1,307 @@
+package oauthflow
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+)
+
+// bundle is everything secret about one server: one keychain item, so that
+// a token refresh is one write.
+type bundle struct {
+	Version int `json:"v"`
+	// Clients are registered clients, by issuer: a client belongs to the
+	// authorization server that registered it (2026-07-28: credentials are
+	// keyed by issuer).
+	Clients map[string]*client `json:"clients,omitempty"`
+	Token   *tokenSet          `json:"token,omitempty"`
+	Pending *pending           `json:"pending,omitempty"`
+	// ClientSecret is a configured client secret moved out of the settings
+	// file, where MCPHub kept it in plain text.
+	ClientSecret string `json:"clientSecret,omitempty"`
+}
+
+// client is how mcptray is known to an authorization server.
+type client struct {
+	ClientID     string    `json:"clientId"`
+	ClientSecret string    `json:"clientSecret,omitempty"`
+	AuthMethod   string    `json:"authMethod,omitempty"` // token_endpoint_auth_method
+	RedirectURI  string    `json:"redirectUri,omitempty"`
+	Method       string    `json:"method"` // static, cimd or dynamic
+	RegisteredAt time.Time `json:"registeredAt,omitzero"`
+	SecretExpiry time.Time `json:"secretExpiresAt,omitzero"`
+}
+
+// tokenSet is the tokens of an authorization.
+type tokenSet struct {
+	Issuer       string    `json:"issuer,omitempty"` // "" for one imported from MCPHub
+	Resource     string    `json:"resource,omitempty"`
+	ClientID     string    `json:"clientId,omitempty"`
+	AccessToken  string    `json:"accessToken"`
+	RefreshToken string    `json:"refreshToken,omitempty"`
+	TokenType    string    `json:"tokenType,omitempty"`
+	Scopes       []string  `json:"scopes,omitempty"`
+	IssuedAt     time.Time `json:"issuedAt,omitzero"`
+	Expiry       time.Time `json:"expiry,omitzero"`
+	AuthorizedAt time.Time `json:"authorizedAt,omitzero"`
+}
+
+// pending is an authorization waiting for the browser to come back.
+type pending struct {
+	State       string    `json:"state"`
+	Verifier    string    `json:"verifier"`
+	Issuer      string    `json:"issuer"`
+	IssRequired bool      `json:"issRequired,omitempty"`
+	ClientID    string    `json:"clientId"`
+	RedirectURI string    `json:"redirectUri"`
+	Resource    string    `json:"resource,omitempty"`
+	Scopes      []string  `json:"scopes,omitempty"`
+	URL         string    `json:"url"`
+	Created     time.Time `json:"created"`
+}
+
+// pendingTTL is how long a sign-in may take.
+const pendingTTL = 10 * time.Minute
+
+// server is one server's authorization.
+type server struct {
+	name string
+	m    *Manager
+
+	// mu guards everything below. It is never held across I/O.
+	mu         sync.Mutex
+	cfg        Config
+	hasCfg     bool
+	disc       *discovery
+	b          *bundle // nil until loaded from the store
+	st         string  // StateNone, StateAuthorized, StateNeedsAuthorization
+	reason     string
+	challenge  *Challenge    // the last one the server sent
+	refreshing chan struct{} // non-nil while a refresh runs
+	authorized chan struct{} // closed and replaced when an authorization completes
+	signedOut  bool          // the user signed out: no automatic browser
+	// everAuthorized: this server had a token in this process, or in the
+	// store; with Config.AuthorizedBefore it tells a first connection from
+	// credentials that stopped working.
+	everAuthorized bool
+}
+
+// load reads the server's bundle from the store once.
+func (s *server) load(ctx context.Context) (*bundle, error) {
+	s.mu.Lock()
+	b := s.b
+	s.mu.Unlock()
+	if b != nil {
+		return b, nil
+	}
+	raw, ok, err := s.m.store.Get(ctx, s.name)
+	if err != nil {
+		return nil, fmt.Errorf("read the secrets of %s: %w", s.name, err)
+	}
+	b = &bundle{Version: 1}
+	if ok {
+		if err := json.Unmarshal(raw, b); err != nil {
+			// Never show the contents: they are secrets.
+			s.event("error", "the stored secrets of this server are unreadable; starting over")
+			b = &bundle{Version: 1}
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.b == nil {
+		s.b = b
+		if b.Token != nil {
+			s.everAuthorized = true
+			if s.st == StateNone {
+				s.st = StateAuthorized
+			}
+		}
+	}
+	return s.b, nil
+}
+
+// update changes the bundle under the lock, then saves it. The change is
+// in memory even if the save fails (the store keeps it too).
+func (s *server) update(ctx context.Context, f func(b *bundle)) error {
+	if _, err := s.load(ctx); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	next := *s.b
+	next.Clients = cloneClients(s.b.Clients)
+	f(&next)
+	s.b = &next
+	raw, err := json.Marshal(&next)
+	empty := next.Token == nil && next.Pending == nil && len(next.Clients) == 0 && next.ClientSecret == ""
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if empty {
+		return s.m.store.Delete(ctx, s.name)
+	}
+	if err := s.m.store.Set(ctx, s.name, raw); err != nil {
+		s.event("error", "saving the secrets failed; they are kept in memory: "+err.Error())
+		return err
+	}
+	return nil
+}
+
+func cloneClients(c map[string]*client) map[string]*client {
+	out := make(map[string]*client, len(c))
+	for k, v := range c {
+		cp := *v
+		out[k] = &cp
+	}
+	return out
+}
+
+// event reports one step to the log and the server's event log.
+func (s *server) event(level, msg string) {
+	switch level {
+	case "error":
+		s.m.log.Error("oauth: "+msg, "server", s.name)
+	case "warn":
+		s.m.log.Warn("oauth: "+msg, "server", s.name)
+	default:
+		s.m.log.Info("oauth: "+msg, "server", s.name)
+	}
+	s.m.listen().AuthEvent(s.name, level, msg)
+}
+
+func (s *server) state() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.st
+}
+
+// setState changes the state and tells the listener when it changed.
+func (s *server) setState(st, reason string) {
+	s.mu.Lock()
+	changed := s.st != st || s.reason != reason
+	s.st, s.reason = st, reason
+	s.mu.Unlock()
+	if changed {
+		s.m.listen().AuthChanged(s.name)
+	}
+}
+
+// needAuthorization records that the user must sign in, and queues an
+// automatic sign-in when this server never had one (a first connection):
+// credentials that used to work and stopped get no surprise browser tab,
+// only the state and the tray's notification.
+func (s *server) needAuthorization(reason string) {
+	s.mu.Lock()
+	first := !s.cfg.AuthorizedBefore && !s.everAuthorized && !s.signedOut && (s.b == nil || s.b.Token == nil && s.b.Pending == nil)
+	already := s.st == StateNeedsAuthorization
+	s.mu.Unlock()
+	s.setState(StateNeedsAuthorization, reason)
+	if !already {
+		s.event("warn", "needs authorization: "+reason)
+	}
+	if first {
+		s.m.queueAutomatic(s.name)
+	}
+}
+
+// pendingOpen reports whether a sign-in waits for the browser.
+func (s *server) pendingOpen() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b != nil && s.b.Pending != nil && s.m.now().Sub(s.b.Pending.Created) < pendingTTL
+}
+
+// waitChannel returns a channel closed at the next completed authorization.
+func (s *server) waitChannel() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.authorized == nil {
+		s.authorized = make(chan struct{})
+	}
+	return s.authorized
+}
+
+// signalAuthorized wakes whoever waits for an authorization.
+func (s *server) signalAuthorized() {
+	s.mu.Lock()
+	if s.authorized != nil {
+		close(s.authorized)
+		s.authorized = nil
+	}
+	s.mu.Unlock()
+}
+
+func (s *server) summary() *Summary {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.hasCfg || (!s.cfg.Configured && s.st == StateNone && (s.b == nil || s.b.Token == nil)) {
+		return nil
+	}
+	sum := &Summary{State: s.st, Reason: s.reason}
+	if sum.State == StateNone {
+		sum.State = "unknown"
+	}
+	if s.disc != nil {
+		sum.Issuer = s.disc.issuer
+	}
+	if s.b != nil {
+		if t := s.b.Token; t != nil {
+			sum.Scopes, sum.ExpiresAt, sum.AuthorizedAt = slices.Clone(t.Scopes), t.Expiry, t.AuthorizedAt
+			if t.Issuer != "" {
+				sum.Issuer = t.Issuer
+			}
+		}
+		if c := s.b.Clients[sum.Issuer]; c != nil {
+			sum.Registration = c.Method
+			if c.Method != "static" {
+				sum.ClientID = c.ClientID
+			}
+		} else if s.cfg.ClientID != "" {
+			sum.Registration = "static"
+		}
+		if p := s.b.Pending; p != nil && s.m.now().Sub(p.Created) < pendingTTL {
+			sum.AuthorizationURL = p.URL
+		}
+	}
+	if w, ok := s.m.store.(interface{ Where(string) string }); ok {
+		sum.TokenStore = w.Where(s.name)
+	}
+	return sum
+}
+
+// mirror hands the non-secret metadata to the listener.
+func (s *server) mirror() {
+	s.mu.Lock()
+	var meta Metadata
+	if s.disc != nil {
+		meta.Issuer = s.disc.issuer
+		meta.AuthorizationEndpoint = s.disc.as.AuthorizationEndpoint
+		meta.TokenEndpoint = s.disc.as.TokenEndpoint
+		meta.RevocationEndpoint = s.disc.as.RevocationEndpoint
+	}
+	if s.b != nil {
+		if t := s.b.Token; t != nil {
+			meta.Scopes, meta.ExpiresAt, meta.AuthorizedAt = slices.Clone(t.Scopes), t.Expiry, t.AuthorizedAt
+			if t.Issuer != "" {
+				meta.Issuer = t.Issuer
+			}
+		}
+		if c := s.b.Clients[meta.Issuer]; c != nil {
+			meta.Registration = c.Method
+			if c.Method != "static" {
+				meta.ClientID = c.ClientID
+			}
+		}
+	}
+	if meta.Registration == "" && s.cfg.ClientID != "" {
+		meta.Registration = "static"
+	}
+	s.mu.Unlock()
+	if w, ok := s.m.store.(interface{ Where(string) string }); ok {
+		meta.TokenStore = w.Where(s.name)
+	}
+	s.m.listen().AuthMirror(s.name, meta)
+}

@@ -1,0 +1,154 @@
+package oauthflow
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+)
+
+// maxStepUps bounds the authorizations one request may ask for more
+// scopes (403 insufficient_scope) before it gives up.
+const maxStepUps = 2
+
+// Transport returns the HTTP transport for a server's MCP connection: it
+// adds the server's access token (over any static Authorization header of
+// the settings), renews it ahead of expiry and after a 401, turns a 401 it
+// cannot fix into an *AuthorizationError, and answers a 403
+// insufficient_scope by asking the user for the union of the scopes held and
+// those challenged, at most twice per request.
+func (m *Manager) Transport(name string, cfg Config, base http.RoundTripper) http.RoundTripper {
+	m.Configure(name, cfg)
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	return &transport{s: m.server(name), base: base}
+}
+
+type transport struct {
+	s    *server
+	base http.RoundTripper
+}
+
+func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	s := t.s
+	ctx := req.Context()
+	for stepUps := 0; ; {
+		tok, err := s.token(ctx)
+		if err != nil {
+			return nil, err
+		}
+		resp, err := t.send(req, tok)
+		if err != nil {
+			return nil, err
+		}
+		switch resp.StatusCode {
+		case http.StatusUnauthorized:
+			ch, _ := ParseChallenge(resp.Header)
+			s.noteChallenge(ch)
+			if tok != "" && replayable(req) {
+				if next := s.renewAfterRejection(ctx, tok); next != "" {
+					discard(resp)
+					if resp, err = t.send(req, next); err != nil {
+						return nil, err
+					}
+					if resp.StatusCode != http.StatusUnauthorized {
+						return resp, nil
+					}
+					ch, _ = ParseChallenge(resp.Header)
+					s.noteChallenge(ch)
+				}
+			}
+			discard(resp)
+			reason := "the server answered 401 Unauthorized"
+			if tok == "" {
+				reason = "the server asks for a sign-in"
+			} else if ch.Error != "" {
+				reason = "the server refused the token (" + ch.Error + ")"
+			}
+			if tok != "" {
+				// The token does not work any more: drop it, keep the
+				// client.
+				_ = s.update(ctx, func(b *bundle) {
+					if b.Token != nil && b.Token.AccessToken == tok {
+						b.Token = nil
+					}
+				})
+			}
+			s.needAuthorization(reason)
+			return nil, &AuthorizationError{Server: s.name, Reason: reason}
+		case http.StatusForbidden:
+			ch, ok := ParseChallenge(resp.Header)
+			if !ok || ch.Error != "insufficient_scope" || !replayable(req) || stepUps >= maxStepUps {
+				return resp, nil
+			}
+			discard(resp)
+			stepUps++
+			s.noteChallenge(ch)
+			if err := s.stepUp(ctx, ch); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if tok != "" && s.state() != StateAuthorized {
+			s.setState(StateAuthorized, "")
+		}
+		return resp, nil
+	}
+}
+
+// send sends req with the token, if any, in the Authorization header.
+func (t *transport) send(req *http.Request, tok string) (*http.Response, error) {
+	if tok == "" {
+		return t.base.RoundTrip(req)
+	}
+	r := req.Clone(req.Context())
+	if req.Body != nil && req.GetBody != nil {
+		body, err := req.GetBody()
+		if err != nil {
+			return nil, err
+		}
+		r.Body = body
+	}
+	r.Header.Set("Authorization", "Bearer "+tok)
+	return t.base.RoundTrip(r)
+}
+
+// replayable reports whether a request can be sent again.
+func replayable(req *http.Request) bool {
+	return req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
+}
+
+func discard(resp *http.Response) {
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
+	resp.Body.Close()
+}
+
+// noteChallenge remembers what the server last asked for.
+func (s *server) noteChallenge(ch Challenge) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ch.ResourceMetadata == "" && ch.Error == "" && len(ch.Scopes) == 0 {
+		return
+	}
+	c := ch
+	s.challenge = &c
+}
+
+// stepUp asks the user for more scopes in the browser and waits, as long
+// as the request may, for the sign-in to complete.
+func (s *server) stepUp(ctx context.Context, ch Challenge) error {
+	s.event("warn", "the server needs more scopes ("+strings.Join(ch.Scopes, " ")+"); asking the user")
+	wait := s.waitChannel()
+	if _, err := s.authorize(ctx, true, ch.Scopes); err != nil {
+		return err
+	}
+	select {
+	case <-wait:
+		return nil
+	case <-ctx.Done():
+		reason := "it needs more permission (" + strings.Join(ch.Scopes, " ") + "): finish the sign-in in the browser"
+		s.setState(StateNeedsAuthorization, reason)
+		return &AuthorizationError{Server: s.name, Reason: reason}
+	}
+}
