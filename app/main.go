@@ -4,28 +4,41 @@
 //
 // Usage:
 //
-//	mcptray [--settings FILE] [--listen ADDR] [--headless]   run (the tray, or without one)
-//	mcptray status                                         list the servers of the running instance
+//	mcptray [--settings FILE] [--listen ADDR] [--headless] [--no-browser]   run (the tray, or without one)
+//	mcptray status                      list the servers of the running instance
+//	mcptray authorize NAME              sign in to an OAuth server
+//	mcptray signout NAME                revoke and delete its tokens
 //	mcptray --version
 package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"runtime"
+	"sync"
 	"syscall"
+	"time"
+
+	"github.com/pkg/browser"
 
 	"github.com/mcptray/mcptray/hub"
 	"github.com/mcptray/mcptray/hub/settings"
+	"github.com/mcptray/mcptray/keychain"
+	"github.com/mcptray/mcptray/oauthflow"
 )
 
 // version is stamped at build time with -ldflags "-X main.version=...".
 var version = "dev"
+
+// verifyEvery is how often secrets are checked for removal by hand; tests
+// shorten it.
+var verifyEvery = time.Minute
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -33,11 +46,12 @@ func main() {
 
 // options are the flags every command shares.
 type options struct {
-	settings string
-	listen   string
-	headless bool
-	logLevel string
-	version  bool
+	settings  string
+	listen    string
+	headless  bool
+	noBrowser bool
+	logLevel  string
+	version   bool
 }
 
 func (o *options) flags(name string, stderr io.Writer) *flag.FlagSet {
@@ -46,6 +60,7 @@ func (o *options) flags(name string, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.settings, "settings", "", "settings file (default: "+defaultSettingsHint()+")")
 	fs.StringVar(&o.listen, "listen", hub.DefaultListen, "address of the local MCP endpoint")
 	fs.BoolVar(&o.headless, "headless", false, "run without a tray icon")
+	fs.BoolVar(&o.noBrowser, "no-browser", false, "never open a browser; print or log authorization URLs instead")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	return fs
@@ -79,8 +94,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = serve(o, stderr)
 	case "status":
 		err = status(o, stdout)
+	case "authorize", "signout":
+		if fs.NArg() != 1 {
+			fmt.Fprintf(stderr, "usage: mcptray %s NAME\n", cmd)
+			return 2
+		}
+		if cmd == "authorize" {
+			err = authorize(o, fs.Arg(0), stdout)
+		} else {
+			err = signout(o, fs.Arg(0), stdout)
+		}
 	default:
-		fmt.Fprintf(stderr, "mcptray: unknown command %q (want status, or no command to run)\n", cmd)
+		fmt.Fprintf(stderr, "mcptray: unknown command %q (want status, authorize, signout, or no command to run)\n", cmd)
 		return 2
 	}
 	if err != nil {
@@ -111,28 +136,103 @@ func serve(o options, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	path, err := settingsPath(o)
+	in, err := newInstance(o, log, browserOpener(o, log))
 	if err != nil {
 		return err
 	}
-	store, err := settings.Open(path, log)
-	if err != nil {
-		return err
-	}
-	h, err := hub.New(hub.Config{Settings: store, Listen: o.listen, Logger: log, Version: version})
-	if err != nil {
-		return err
-	}
-	if err := h.Listen(); err != nil {
-		var running *hub.AlreadyRunningError
-		if errors.As(err, &running) {
-			return running
-		}
+	if err := in.hub.Listen(); err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	err = h.Run(ctx)
+	err = in.run(ctx)
 	log.Info("stopped")
 	return err
+}
+
+// instance is one running mcptray: the settings, the secret store, OAuth
+// and the hub, wired together.
+type instance struct {
+	log     *slog.Logger
+	store   *settings.Store
+	secrets *keychain.Store
+	auth    *oauthflow.Manager
+	hub     *hub.Hub
+}
+
+// newInstance wires mcptray from its options; open shows authorization
+// URLs to the user (nil: nobody to show them to).
+func newInstance(o options, log *slog.Logger, open func(context.Context, string) error) (*instance, error) {
+	path, err := settingsPath(o)
+	if err != nil {
+		return nil, err
+	}
+	store, err := settings.Open(path, log)
+	if err != nil {
+		return nil, err
+	}
+	secrets, err := keychain.Open(keychain.Options{
+		Mode:        store.Current().SecretStore(),
+		File:        filepath.Join(filepath.Dir(store.Path()), "secrets.json"),
+		Logger:      log,
+		VerifyEvery: verifyEvery,
+	})
+	if err != nil {
+		return nil, err
+	}
+	auth, err := oauthflow.New(oauthflow.Options{Store: secrets, OpenBrowser: open, Logger: log, Version: version})
+	if err != nil {
+		return nil, err
+	}
+	h, err := hub.New(hub.Config{Settings: store, Listen: o.listen, Logger: log, Version: version, Auth: auth, Secrets: secrets})
+	if err != nil {
+		return nil, err
+	}
+	return &instance{log: log, store: store, secrets: secrets, auth: auth, hub: h}, nil
+}
+
+// run serves until ctx ends and waits for everything to stop.
+func (in *instance) run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Go(func() { in.secrets.Run(ctx) })
+	wg.Go(func() { in.auth.Run(ctx) })
+	wg.Go(func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case name := <-in.secrets.Removed():
+				in.auth.SecretsRemoved(name)
+			}
+		}
+	})
+	err := in.hub.Run(ctx)
+	cancel()
+	wg.Wait()
+	return err
+}
+
+// browserOpener is how the app shows authorization URLs: the system
+// browser, or nothing (the URL is logged) with --no-browser or without a
+// display.
+func browserOpener(o options, log *slog.Logger) func(context.Context, string) error {
+	if o.noBrowser {
+		return nil
+	}
+	if reason := noDisplay(); reason != "" {
+		log.Info("no browser will open for sign-ins; their URLs go to the log and to `mcptray authorize`", "reason", reason)
+		return nil
+	}
+	browser.Stdout = io.Discard // xdg-open chatters
+	return func(_ context.Context, url string) error { return browser.OpenURL(url) }
+}
+
+// noDisplay says why no browser can open here, or "".
+func noDisplay() string {
+	if runtime.GOOS == "linux" && os.Getenv("DISPLAY") == "" && os.Getenv("WAYLAND_DISPLAY") == "" {
+		return "no DISPLAY or WAYLAND_DISPLAY"
+	}
+	return ""
 }

@@ -36,7 +36,13 @@ func TestMain(m *testing.M) {
 			os.Exit(1)
 		}
 	}
+	stopSecrets, err := startSecretService()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "secret service:", err)
+		os.Exit(1)
+	}
 	code := m.Run()
+	stopSecrets()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

@@ -8,14 +8,18 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/pkg/browser"
+
 	"github.com/mcptray/mcptray/hub"
 	"github.com/mcptray/mcptray/hub/settings"
+	"github.com/mcptray/mcptray/oauthflow"
 )
 
 // apiClient talks to the control API of the running instance.
@@ -140,4 +144,51 @@ func readFileIfExists(path string) ([]byte, error) {
 		return nil, nil
 	}
 	return data, err
+}
+
+// authorize asks the running instance for a sign-in URL, opens it here
+// (where the user is) unless --no-browser, and waits for the sign-in.
+func authorize(o options, name string, stdout io.Writer) error {
+	c, err := newAPIClient(o)
+	if err != nil {
+		return err
+	}
+	var a hub.Authorization
+	if err := c.do(http.MethodPost, "/api/servers/"+url.PathEscape(name)+"/authorize?browser=false", &a); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "To sign in to %s, open:\n\n  %s\n\n", name, a.URL)
+	if !o.noBrowser && noDisplay() == "" {
+		browser.Stdout = io.Discard
+		if err := browser.OpenURL(a.URL); err == nil {
+			fmt.Fprintln(stdout, "(opened in your browser)")
+		}
+	}
+	fmt.Fprintln(stdout, "Waiting for the sign-in to complete (Ctrl-C stops waiting; the sign-in stays open for 10 minutes)…")
+	deadline := time.Now().Add(10 * time.Minute)
+	for time.Now().Before(deadline) {
+		time.Sleep(time.Second)
+		var d hub.ServerDetails
+		if err := c.do(http.MethodGet, "/api/servers/"+url.PathEscape(name), &d); err != nil {
+			return err
+		}
+		if d.OAuth != nil && d.OAuth.State == oauthflow.StateAuthorized && d.OAuth.AuthorizationURL == "" {
+			fmt.Fprintf(stdout, "Signed in to %s.\n", name)
+			return nil
+		}
+	}
+	return fmt.Errorf("the sign-in to %s did not complete within 10 minutes", name)
+}
+
+// signout revokes and deletes a server's tokens in the running instance.
+func signout(o options, name string, stdout io.Writer) error {
+	c, err := newAPIClient(o)
+	if err != nil {
+		return err
+	}
+	if err := c.do(http.MethodPost, "/api/servers/"+url.PathEscape(name)+"/signout", nil); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "Signed out of %s: its tokens are revoked and deleted.\n", name)
+	return nil
 }

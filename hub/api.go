@@ -3,14 +3,22 @@ package hub
 import (
 	"errors"
 	"net/http"
+
+	"github.com/mcptray/mcptray/keychain"
 )
 
 // ServerList is the answer of GET /api/servers.
 type ServerList struct {
-	Servers       []ServerStatus `json:"servers"`
-	Endpoint      string         `json:"endpoint"`
-	SettingsPath  string         `json:"settingsPath"`
-	SettingsError string         `json:"settingsError,omitempty"`
+	Servers       []ServerStatus   `json:"servers"`
+	Endpoint      string           `json:"endpoint"`
+	SettingsPath  string           `json:"settingsPath"`
+	SettingsError string           `json:"settingsError,omitempty"`
+	Secrets       *keychain.Status `json:"secrets,omitempty"` // where secrets are kept
+}
+
+// Authorization is the answer of POST /api/servers/{name}/authorize.
+type Authorization struct {
+	URL string `json:"authorizationUrl"`
 }
 
 // apiRoutes adds the control API: the same operations the tray offers.
@@ -37,6 +45,16 @@ func (h *Hub) apiRoutes(mux *http.ServeMux) {
 			err = h.SetEnabled(name, true)
 		case "disable":
 			err = h.SetEnabled(name, false)
+		case "authorize":
+			// ?browser=false when the caller shows the URL itself.
+			var u string
+			u, err = h.Authorize(r.Context(), name, r.URL.Query().Get("browser") != "false")
+			if err == nil {
+				writeJSON(w, http.StatusOK, Authorization{URL: u})
+				return
+			}
+		case "signout":
+			err = h.SignOut(r.Context(), name)
 		default:
 			writeError(w, http.StatusNotFound, "unknown action "+r.PathValue("action"))
 			return
@@ -58,6 +76,10 @@ func (h *Hub) List() ServerList {
 	l := ServerList{Servers: h.Snapshot(), Endpoint: h.Endpoint(), SettingsPath: h.SettingsPath()}
 	if err := h.SettingsError(); err != nil {
 		l.SettingsError = err.Error()
+	}
+	if h.secrets != nil {
+		st := h.secrets.Status()
+		l.Secrets = &st
 	}
 	return l
 }

@@ -133,6 +133,9 @@ func (h *Hub) Handler() http.Handler {
 	mux.HandleFunc("/messages", h.serveMessages)
 	mux.HandleFunc("/sse/{name}/messages", h.serveMessages)
 	h.apiRoutes(mux)
+	if h.auth != nil {
+		mux.Handle("GET /oauth/callback", h.auth)
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint; MCP clients connect to "+h.Endpoint())
 	})
@@ -276,8 +279,8 @@ func (h *Hub) originAllowed(origin string, st *settings.Settings) bool {
 // needs no key. With no keys configured, requests need none, unless the hub
 // listens beyond loopback, where it then refuses everything.
 func (h *Hub) bearerAllowed(r *http.Request, st *settings.Settings) bool {
-	if r.URL.Path == "/api/health" {
-		return true
+	if r.URL.Path == "/api/health" || r.URL.Path == "/oauth/callback" {
+		return true // the browser has no key; the callback's state protects it
 	}
 	keys := st.ActiveBearerKeys()
 	if len(keys) == 0 {

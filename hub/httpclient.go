@@ -7,6 +7,8 @@ import (
 	"mime"
 	"net/http"
 	"time"
+
+	"github.com/mcptray/mcptray/hub/settings"
 )
 
 // maxMessage bounds one message from an upstream server: a JSON response
@@ -27,10 +29,15 @@ func newHTTPTransport() *http.Transport {
 	return t
 }
 
-// httpClient returns the HTTP client for an upstream's transport. It has no
-// timeout of its own: streams stay open, and calls end with their context.
-func (h *Hub) httpClient(u *upstream) *http.Client {
-	return &http.Client{Transport: &limitTransport{base: h.httpTransport, max: maxMessage}}
+// httpClient returns the HTTP client for an upstream's transport: the size
+// bound, and OAuth when the hub has it. It has no timeout of its own:
+// streams stay open, and calls end with their context.
+func (h *Hub) httpClient(u *upstream, srv *settings.Server) *http.Client {
+	var rt http.RoundTripper = &limitTransport{base: h.httpTransport, max: maxMessage}
+	if h.auth != nil {
+		rt = h.auth.Transport(u.name, h.oauthConfig(srv), rt)
+	}
+	return &http.Client{Transport: rt}
 }
 
 // limitTransport bounds the size of response messages.

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/mcptray/mcptray/hub/settings"
+	"github.com/mcptray/mcptray/oauthflow"
 )
 
 // DefaultListen is where the hub listens unless told otherwise.
@@ -43,6 +44,11 @@ type Config struct {
 	CallTimeout time.Duration   // DefaultCallTimeout when 0
 	// LookupEnv expands ${VAR} in the settings; os.LookupEnv when nil.
 	LookupEnv func(string) (string, bool)
+	// Auth runs OAuth for HTTP servers; without it, a server that asks
+	// for a sign-in stays in needs_authorization.
+	Auth Authorizer
+	// Secrets tells where secrets are kept, for the control API.
+	Secrets SecretStore
 }
 
 // Hub is the local MCP hub.
@@ -53,6 +59,9 @@ type Hub struct {
 	version     string
 	callTimeout time.Duration
 	lookupEnv   func(string) (string, bool)
+	auth        Authorizer
+	secrets     SecretStore
+	mirror      mirror
 
 	// mu guards upstreams, order and views: the hub's shape, which apply
 	// changes. It is never held across I/O.
@@ -123,6 +132,12 @@ func New(cfg Config) (*Hub, error) {
 		catalogDirty:  make(chan struct{}, 1),
 		changeCh:      make(chan struct{}),
 		httpTransport: newHTTPTransport(),
+		auth:          cfg.Auth,
+		secrets:       cfg.Secrets,
+		mirror:        mirror{pending: map[string]oauthflow.Metadata{}, wake: make(chan struct{}, 1)},
+	}
+	if h.auth != nil {
+		h.auth.SetListener(h)
 	}
 	sep := settings.DefaultSeparator
 	h.sep.Store(&sep)
@@ -189,6 +204,7 @@ func (h *Hub) Run(ctx context.Context) error {
 func (h *Hub) manage(ctx context.Context) {
 	sub, cancel := h.store.Subscribe()
 	defer cancel()
+	h.migrateSecrets(ctx, h.store.Current())
 	h.apply(h.store.Current())
 	const batch = 20 * time.Millisecond // many servers connecting at once make one list change
 	timer := time.NewTimer(time.Hour)
@@ -213,7 +229,10 @@ func (h *Hub) manage(ctx context.Context) {
 			}
 			return
 		case st := <-sub:
+			h.migrateSecrets(ctx, st)
 			h.apply(st)
+		case <-h.mirror.wake:
+			h.writeMirror()
 		case <-h.catalogDirty:
 			timer.Reset(batch)
 		case <-timer.C:
@@ -269,6 +288,9 @@ func (h *Hub) apply(st *settings.Settings) {
 
 	for _, u := range stop {
 		h.log.Info("stopping server", "server", u.name)
+		if h.auth != nil && next[u.name] == nil {
+			h.auth.Forget(u.name)
+		}
 		h.wg.Go(func() { h.stopUpstream(u) })
 	}
 	for _, u := range start {
@@ -300,7 +322,7 @@ func connectionKey(s *settings.Server) string {
 	c.Tools, c.Prompts, c.Resources = nil, nil, nil
 	if s.OAuth != nil {
 		o := *s.OAuth
-		o.Issuer, o.RegisteredClient, o.Registration = "", "", ""
+		o.Issuer, o.RegisteredClient, o.Registration, o.Discovered = "", "", "", nil
 		o.GrantedScopes, o.ExpiresAt, o.AuthorizedAt, o.TokenStore = nil, "", "", ""
 		o.AccessToken, o.RefreshToken, o.PendingAuthorization = "", "", nil
 		c.OAuth = &o

@@ -3,6 +3,8 @@ package hub
 import (
 	"sync"
 	"time"
+
+	"github.com/mcptray/mcptray/oauthflow"
 )
 
 // State is where a server's connection stands.
@@ -39,6 +41,8 @@ type ServerStatus struct {
 	ServerVersion   string        `json:"serverVersion,omitempty"` // likewise
 	ProtocolVersion string        `json:"protocolVersion,omitempty"`
 	PID             int           `json:"pid,omitempty"` // a stdio server's process
+	// OAuth is the server's authorization, when it uses OAuth.
+	OAuth *oauthflow.Summary `json:"oauth,omitempty"`
 }
 
 // Event is one entry of a server's recent history, shown in its details.

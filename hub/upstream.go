@@ -18,6 +18,7 @@ import (
 
 	"github.com/mcptray/mcptray/hub/internal/stdio"
 	"github.com/mcptray/mcptray/hub/settings"
+	"github.com/mcptray/mcptray/oauthflow"
 )
 
 // Timing of upstream connections.
@@ -100,6 +101,9 @@ func (u *upstream) Status() ServerStatus {
 	u.mu.Unlock()
 	l := u.lists.Load()
 	st.Tools, st.Prompts, st.Resources, st.ResourceTemplates = len(l.tools), len(l.prompts), len(l.resources), len(l.templates)
+	if u.hub.auth != nil {
+		st.OAuth = u.hub.auth.Summary(u.name)
+	}
 	return st
 }
 
@@ -179,6 +183,24 @@ func (u *upstream) run(ctx context.Context) {
 			stop()
 		}
 		var wait time.Duration
+		if errors.Is(err, oauthflow.ErrAuthorizationRequired) {
+			// Nothing to retry until the user signs in; oauthflow says
+			// when, and the hub reconnects then.
+			var ae *oauthflow.AuthorizationError
+			reason := err.Error()
+			if errors.As(err, &ae) {
+				reason = ae.Reason
+			}
+			u.event(slog.LevelWarn, "needs authorization", "reason", reason)
+			u.setStatus(func(s *ServerStatus) {
+				s.State, s.Error, s.Attempt, s.RetryAt, s.ConnectedAt, s.PID = StateNeedsAuthorization, reason, 0, time.Time{}, time.Time{}, 0
+			})
+			if ok, _ := u.wait(ctx, 0); !ok {
+				return
+			}
+			attempt = 0
+			continue
+		}
 		if errors.Is(err, errPermanent) {
 			u.event(slog.LevelError, "cannot connect", "err", errorText(err))
 		} else {
@@ -353,7 +375,7 @@ func (u *upstream) newTransport(cfg *settings.Server) (transport.Interface, <-ch
 		var once sync.Once
 		t, err := transport.NewSSE(cfg.URL,
 			transport.WithHeaders(cfg.Headers),
-			transport.WithHTTPClient(u.hub.httpClient(u)),
+			transport.WithHTTPClient(u.hub.httpClient(u, cfg)),
 			transport.WithSSELogger(u.log),
 		)
 		if err != nil {
@@ -364,7 +386,7 @@ func (u *upstream) newTransport(cfg *settings.Server) (transport.Interface, <-ch
 	case settings.TypeStreamableHTTP:
 		t, err := transport.NewStreamableHTTP(cfg.URL,
 			transport.WithHTTPHeaders(cfg.Headers),
-			transport.WithHTTPBasicClient(u.hub.httpClient(u)),
+			transport.WithHTTPBasicClient(u.hub.httpClient(u, cfg)),
 			transport.WithContinuousListening(),
 			transport.WithHTTPLogger(u.log),
 		)

@@ -309,15 +309,18 @@ func (m *Manager) SignOut(ctx context.Context, name string) error {
 	if t != nil {
 		if d, err := s.discovery(ctx, nil); err == nil && d.as.RevocationEndpoint != "" {
 			if c, err := s.clientFor(ctx, d); err == nil {
-				for _, x := range []struct{ tok, hint string }{{t.RefreshToken, "refresh_token"}, {t.AccessToken, "access_token"}} {
-					if x.tok == "" {
-						continue
-					}
-					if err := s.revoke(ctx, d.as.RevocationEndpoint, c, x.tok, x.hint); err != nil {
-						s.event("warn", "revoking the "+strings.ReplaceAll(x.hint, "_", " ")+" failed: "+err.Error())
-					} else {
-						s.event("info", "revoked the "+strings.ReplaceAll(x.hint, "_", " "))
-					}
+				// Revoking the refresh token ends the whole grant, its
+				// access tokens too (RFC 7009 §2.1); JWT access tokens
+				// often cannot be revoked on their own.
+				tok, hint := t.RefreshToken, "refresh_token"
+				if tok == "" {
+					tok, hint = t.AccessToken, "access_token"
+				}
+				what := strings.ReplaceAll(hint, "_", " ")
+				if err := s.revoke(ctx, d.as.RevocationEndpoint, c, tok, hint); err != nil {
+					s.event("warn", "revoking the "+what+" failed: "+err.Error())
+				} else {
+					s.event("info", "revoked the "+what)
 				}
 			}
 		} else if err == nil {

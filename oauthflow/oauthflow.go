@@ -384,3 +384,25 @@ func sameConfig(a, b Config) bool {
 func equalPtr(a, b *string) bool {
 	return a == nil && b == nil || a != nil && b != nil && *a == *b
 }
+
+// SecretsRemoved tells the manager that a server's secrets were deleted
+// outside mcptray (a keychain item removed by hand): it forgets what it held
+// in memory, and the server asks for a new authorization on its next
+// request, without opening a browser by itself.
+func (m *Manager) SecretsRemoved(name string) {
+	m.mu.Lock()
+	s := m.servers[name]
+	m.mu.Unlock()
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	had := s.b != nil && s.b.Token != nil
+	s.b = nil
+	s.disc = nil
+	s.mu.Unlock()
+	if had {
+		s.event("warn", "its secrets were deleted outside mcptray")
+		s.setState(StateNeedsAuthorization, "its secrets were deleted; sign in again")
+	}
+}

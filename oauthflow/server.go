@@ -198,10 +198,10 @@ func (s *server) needAuthorization(reason string) {
 	first := !s.cfg.AuthorizedBefore && !s.everAuthorized && !s.signedOut && (s.b == nil || s.b.Token == nil && s.b.Pending == nil)
 	already := s.st == StateNeedsAuthorization
 	s.mu.Unlock()
-	s.setState(StateNeedsAuthorization, reason)
 	if !already {
+		s.setState(StateNeedsAuthorization, reason)
 		s.event("warn", "needs authorization: "+reason)
-	}
+	} // else the first reason stays: it says why, the 401s that follow do not
 	if first {
 		s.m.queueAutomatic(s.name)
 	}

@@ -76,6 +76,9 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 				})
 			}
 			s.needAuthorization(reason)
+			s.mu.Lock()
+			reason = s.reason // the first reason, when there was one already
+			s.mu.Unlock()
 			return nil, &AuthorizationError{Server: s.name, Reason: reason}
 		case http.StatusForbidden:
 			ch, ok := ParseChallenge(resp.Header)

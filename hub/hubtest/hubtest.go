@@ -14,6 +14,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -77,9 +78,10 @@ func StartEverything(t testing.TB, transport string) string {
 
 // Process is a peer started by StartNode.
 type Process struct {
-	Port int
-	cmd  *exec.Cmd
-	out  *syncBuffer
+	Port  int   // the first port it listens on
+	Ports []int // every port it said it listens on, in order
+	cmd   *exec.Cmd
+	out   *syncBuffer
 }
 
 // Output returns what the peer wrote so far, stdout and stderr together.
@@ -106,6 +108,12 @@ func (p *Process) Stop() {
 // for the first port the script listens on, and stops it when t ends.
 func StartNode(t testing.TB, script string, args []string, env []string) *Process {
 	t.Helper()
+	return StartNodePorts(t, script, args, env, 1)
+}
+
+// StartNodePorts is StartNode for a script that listens on n ports.
+func StartNodePorts(t testing.TB, script string, args []string, env []string, n int) *Process {
+	t.Helper()
 	dir := PeersDir(t)
 	cmd := exec.Command(Node(t), append([]string{"--require", filepath.Join(dir, "loopback.cjs"), script}, args...)...)
 	cmd.Dir = dir
@@ -122,7 +130,7 @@ func StartNode(t testing.TB, script string, args []string, env []string) *Proces
 	}
 	p := &Process{cmd: cmd, out: out}
 	t.Cleanup(p.Stop)
-	ports := make(chan int, 1)
+	ports := make(chan int, 8)
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
@@ -139,12 +147,55 @@ func StartNode(t testing.TB, script string, args []string, env []string) *Proces
 		}
 		_, _ = io.Copy(out, stderr)
 	}()
-	select {
-	case p.Port = <-ports:
-	case <-time.After(30 * time.Second):
-		t.Fatalf("%s did not start listening within 30 s:\n%s", script, out.String())
+	deadline := time.After(30 * time.Second)
+	for len(p.Ports) < n {
+		select {
+		case port := <-ports:
+			p.Ports = append(p.Ports, port)
+		case <-deadline:
+			t.Fatalf("%s did not start listening on %d ports within 30 s:\n%s", script, n, out.String())
+		}
 	}
+	p.Port = p.Ports[0]
 	return p
+}
+
+// OAuthServer is the oidc-provider authorization server and the MCP server
+// it protects (peers/oauth-mcp.mjs).
+type OAuthServer struct {
+	Issuer string // the authorization server
+	MCPURL string // the protected MCP server
+	*Process
+}
+
+// StartOAuthServer runs peers/oauth-mcp.mjs with access tokens that live
+// ttl seconds.
+func StartOAuthServer(t testing.TB, ttl int) *OAuthServer {
+	t.Helper()
+	p := StartNodePorts(t, filepath.Join(PeersDir(t), "oauth-mcp.mjs"), nil, []string{"ACCESS_TTL=" + strconv.Itoa(ttl)}, 2)
+	return &OAuthServer{Issuer: fmt.Sprintf("http://127.0.0.1:%d", p.Ports[0]), MCPURL: fmt.Sprintf("http://127.0.0.1:%d/mcp", p.Ports[1]), Process: p}
+}
+
+// StartSDKOAuthExample runs the TypeScript SDK's example server
+// simpleStreamableHttp with --oauth, which serves its own authorization
+// server, and returns its MCP URL. The example hard-codes localhost in its
+// URLs and takes fixed ports, so two free ones are chosen first.
+func StartSDKOAuthExample(t testing.TB) string {
+	t.Helper()
+	mcpPort, authPort := freePort(t), freePort(t)
+	script := filepath.Join(PeersDir(t), "node_modules", "@modelcontextprotocol", "sdk", "dist", "esm", "examples", "server", "simpleStreamableHttp.js")
+	StartNodePorts(t, script, []string{"--oauth"}, []string{"MCP_PORT=" + strconv.Itoa(mcpPort), "MCP_AUTH_PORT=" + strconv.Itoa(authPort)}, 2)
+	return fmt.Sprintf("http://localhost:%d/mcp", mcpPort)
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // Inspector runs the MCP Inspector's CLI with args and returns its output.

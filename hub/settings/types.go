@@ -76,16 +76,48 @@ type OAuth struct {
 	RefreshToken         string                `json:"refreshToken,omitempty"`
 	PendingAuthorization *PendingAuthorization `json:"pendingAuthorization,omitempty"`
 
-	// Non-secret metadata mcptray mirrors after an authorization.
-	Issuer           string   `json:"issuer,omitempty"`
-	RegisteredClient string   `json:"registeredClientId,omitempty"`
-	Registration     string   `json:"registration,omitempty"`
-	GrantedScopes    []string `json:"grantedScopes,omitzero"`
-	ExpiresAt        string   `json:"expiresAt,omitempty"`
-	AuthorizedAt     string   `json:"authorizedAt,omitempty"`
-	TokenStore       string   `json:"tokenStore,omitempty"`
+	// Non-secret metadata mcptray mirrors after an authorization. The
+	// endpoints discovery found go under discovered, not into
+	// authorizationEndpoint and tokenEndpoint, which are configuration and
+	// would stop discovery.
+	Issuer           string               `json:"issuer,omitempty"`
+	RegisteredClient string               `json:"registeredClientId,omitempty"`
+	Registration     string               `json:"registration,omitempty"`
+	Discovered       *DiscoveredEndpoints `json:"discovered,omitempty"`
+	GrantedScopes    []string             `json:"grantedScopes,omitzero"`
+	ExpiresAt        string               `json:"expiresAt,omitempty"`
+	AuthorizedAt     string               `json:"authorizedAt,omitempty"`
+	TokenStore       string               `json:"tokenStore,omitempty"`
 
 	Extra map[string]json.RawMessage `json:"-"`
+}
+
+// DiscoveredEndpoints are the authorization server's endpoints as
+// discovery found them, for the user to see.
+type DiscoveredEndpoints struct {
+	Authorization string                     `json:"authorizationEndpoint,omitempty"`
+	Token         string                     `json:"tokenEndpoint,omitempty"`
+	Revocation    string                     `json:"revocationEndpoint,omitempty"`
+	Extra         map[string]json.RawMessage `json:"-"`
+}
+
+func (d *DiscoveredEndpoints) UnmarshalJSON(data []byte) error {
+	type plain DiscoveredEndpoints
+	return unmarshalKeepingExtra(data, (*plain)(d), &d.Extra)
+}
+
+func (d DiscoveredEndpoints) MarshalJSON() ([]byte, error) {
+	type plain DiscoveredEndpoints
+	return marshalWithExtra((*plain)(&d), d.Extra)
+}
+
+// HasSecrets reports whether the block holds secrets in plain text, as
+// MCPHub writes them: a literal client secret (a ${VAR} placeholder is
+// configuration, not a secret), tokens, a code verifier.
+func (o *OAuth) HasSecrets() bool {
+	return o != nil && (o.ClientSecret != "" && !strings.Contains(o.ClientSecret, "$") ||
+		o.AccessToken != "" || o.RefreshToken != "" ||
+		o.PendingAuthorization != nil && o.PendingAuthorization.CodeVerifier != "")
 }
 
 // DynamicRegistration configures RFC 7591 registration.

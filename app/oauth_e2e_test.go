@@ -1,0 +1,367 @@
+//go:build linux
+
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/mcptray/mcptray/hub"
+	"github.com/mcptray/mcptray/hub/hubtest"
+	"github.com/mcptray/mcptray/keychain"
+)
+
+// testBrowser is the user at the browser: it follows every redirect, and
+// so consents wherever the authorization server lets it.
+type testBrowser struct {
+	t   *testing.T
+	jar http.CookieJar
+
+	mu     sync.Mutex // guards opened and pages
+	opened []string
+	pages  []string
+	wg     sync.WaitGroup
+}
+
+func newTestBrowser(t *testing.T) *testBrowser {
+	jar, _ := cookiejar.New(nil)
+	b := &testBrowser{t: t, jar: jar}
+	t.Cleanup(b.wg.Wait)
+	return b
+}
+
+func (b *testBrowser) open(_ context.Context, u string) error {
+	b.mu.Lock()
+	b.opened = append(b.opened, u)
+	b.mu.Unlock()
+	b.wg.Go(func() {
+		resp, err := (&http.Client{Jar: b.jar, Timeout: 30 * time.Second}).Get(u)
+		page := ""
+		if err != nil {
+			page = "error: " + err.Error()
+		} else {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			page = fmt.Sprintf("%d %s", resp.StatusCode, body)
+		}
+		b.mu.Lock()
+		b.pages = append(b.pages, page)
+		b.mu.Unlock()
+	})
+	return nil
+}
+
+func (b *testBrowser) count() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.opened)
+}
+
+// running is an instance of mcptray run in this process.
+type running struct {
+	in   *instance
+	logs *bytes.Buffer
+	stop func()
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex // guards b
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func startInstance(t *testing.T, settingsFile string, b *testBrowser, logs *lockedBuffer) (*instance, func()) {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	in, err := newInstance(options{settings: settingsFile, listen: "127.0.0.1:0"}, log, b.open)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := in.hub.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- in.run(ctx) }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case <-done:
+			case <-time.After(20 * time.Second):
+				t.Error("mcptray did not stop within 20 s")
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return in, stop
+}
+
+func waitState(t *testing.T, h *hub.Hub, name string, want hub.State, limit time.Duration) hub.ServerStatus {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		ch := h.Changes()
+		d, _ := h.Details(name)
+		if d.State == want {
+			return d.ServerStatus
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: state %s (%s), want %s, after %v; events: %+v", name, d.State, d.Error, want, limit, d.Events)
+		}
+		select {
+		case <-ch:
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func callTool(t *testing.T, endpoint, tool string, args map[string]any) string {
+	t.Helper()
+	c, err := client.NewStreamableHttpClient(endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	init := mcp.InitializeRequest{}
+	init.Params.ProtocolVersion = "2025-06-18"
+	if _, err := c.Initialize(ctx, init); err != nil {
+		t.Fatal(err)
+	}
+	req := mcp.CallToolRequest{}
+	req.Params.Name, req.Params.Arguments = tool, args
+	res, err := c.CallTool(ctx, req)
+	if err != nil {
+		t.Fatalf("call %s: %v", tool, err)
+	}
+	var out strings.Builder
+	for _, item := range res.Content {
+		if tc, ok := item.(mcp.TextContent); ok {
+			out.WriteString(tc.Text)
+		}
+	}
+	return out.String()
+}
+
+// storedTokens reads the server's bundle as secret-tool sees it.
+func storedTokens(t *testing.T, name string) (access, refresh string, ok bool) {
+	t.Helper()
+	raw, found := keychainSession.Lookup(keychain.Service, name)
+	if !found {
+		return "", "", false
+	}
+	var b struct {
+		Token *struct {
+			AccessToken  string `json:"accessToken"`
+			RefreshToken string `json:"refreshToken"`
+		} `json:"token"`
+	}
+	if err := json.Unmarshal([]byte(raw), &b); err != nil || b.Token == nil {
+		return "", "", true
+	}
+	return b.Token.AccessToken, b.Token.RefreshToken, true
+}
+
+// assertNoSecretIn fails when a token shows up in any file of dir or in the
+// logs.
+func assertNoSecretIn(t *testing.T, dir, logs string, secrets ...string) {
+	t.Helper()
+	filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil
+		}
+		data, _ := os.ReadFile(path)
+		for _, s := range secrets {
+			if s != "" && bytes.Contains(data, []byte(s)) {
+				t.Errorf("%s contains a token", path) // the token itself stays out of the output
+			}
+		}
+		return nil
+	})
+	for _, s := range secrets {
+		if s != "" && strings.Contains(logs, s) {
+			t.Error("the log contains a token")
+		}
+	}
+}
+
+// TestOAuthWithARealAuthorizationServer runs mcptray against oidc-provider
+// and an MCP server it protects, configured by URL alone: discovery,
+// registration, the browser sign-in, tokens in the real Secret Service and
+// nowhere else, a silent refresh after the access token expires, reuse after
+// a restart, a keychain item deleted by hand, sign-out.
+func TestOAuthWithARealAuthorizationServer(t *testing.T) {
+	verifyEvery = 300 * time.Millisecond
+	defer func() { verifyEvery = time.Minute }()
+	as := hubtest.StartOAuthServer(t, 15)
+	dir := t.TempDir()
+	settingsFile := filepath.Join(dir, "mcp_settings.json")
+	os.WriteFile(settingsFile, []byte(fmt.Sprintf(`{"mcpServers": {"protected": {"url": %q}}}`, as.MCPURL)), 0o600)
+	b := newTestBrowser(t)
+	logs := &lockedBuffer{}
+	in, stop := startInstance(t, settingsFile, b, logs)
+	defer func() {
+		if t.Failed() {
+			t.Logf("mcptray log:\n%s", logs.String())
+		}
+	}()
+
+	// The first connection asks for a sign-in; the browser opens by itself.
+	waitState(t, in.hub, "protected", hub.StateConnected, 60*time.Second)
+	if b.count() != 1 {
+		t.Fatalf("the browser opened %d times, want 1", b.count())
+	}
+	if got := callTool(t, in.hub.Endpoint(), "protected-whoami", nil); !strings.Contains(got, "mcp:tools") {
+		t.Errorf("whoami: %q", got)
+	}
+	access, refresh, ok := storedTokens(t, "protected")
+	if !ok || access == "" || refresh == "" {
+		t.Fatal("secret-tool does not find the tokens in the Secret Service")
+	}
+	waitFor(t, 5*time.Second, func() bool { return strings.Contains(readFile(t, settingsFile), `"authorizedAt"`) })
+	set := readFile(t, settingsFile)
+	for _, want := range []string{`"issuer": "` + as.Issuer + `"`, `"registration": "dynamic"`, `"registeredClientId"`, `"grantedScopes"`, `"expiresAt"`, `"tokenStore": "keychain"`, `"tokenEndpoint"`} {
+		if !strings.Contains(set, want) {
+			t.Errorf("the settings file lacks %s:\n%s", want, set)
+		}
+	}
+	assertNoSecretIn(t, dir, logs.String(), access, refresh)
+
+	// The access token lives 15 s: after it expires, calls go on, renewed
+	// without a browser.
+	time.Sleep(16 * time.Second)
+	if got := callTool(t, in.hub.Endpoint(), "protected-echo", map[string]any{"text": "after expiry"}); got != "after expiry" {
+		t.Errorf("echo after expiry: %q", got)
+	}
+	access2, refresh2, _ := storedTokens(t, "protected")
+	if access2 == access || refresh2 == refresh {
+		t.Error("the tokens were not renewed (and the refresh token rotated) after expiry")
+	}
+	if b.count() != 1 {
+		t.Errorf("a renewal opened the browser")
+	}
+
+	// A restart reuses the tokens in the keychain.
+	stop()
+	in, stop = startInstance(t, settingsFile, b, logs)
+	waitState(t, in.hub, "protected", hub.StateConnected, 30*time.Second)
+	if b.count() != 1 {
+		t.Errorf("the restart opened the browser")
+	}
+
+	// The user deletes the item by hand: the server needs authorization,
+	// and no browser pops up by surprise.
+	if err := keychainSession.Clear(keychain.Service, "protected"); err != nil {
+		t.Fatal(err)
+	}
+	st := waitState(t, in.hub, "protected", hub.StateNeedsAuthorization, 30*time.Second)
+	if b.count() != 1 {
+		t.Errorf("losing credentials opened the browser")
+	}
+	if !strings.Contains(st.Error, "deleted") {
+		t.Errorf("the state does not say the secrets were deleted: %q", st.Error)
+	}
+
+	// Authorize… again, through the control API.
+	resp, err := http.Post("http://"+in.hub.Addr()+"/api/servers/protected/authorize", "application/json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a hub.Authorization
+	json.NewDecoder(resp.Body).Decode(&a)
+	resp.Body.Close()
+	if !strings.HasPrefix(a.URL, as.Issuer) {
+		t.Errorf("authorization URL %q", a.URL)
+	}
+	waitState(t, in.hub, "protected", hub.StateConnected, 30*time.Second)
+	if got := callTool(t, in.hub.Endpoint(), "protected-echo", map[string]any{"text": "back"}); got != "back" {
+		t.Errorf("echo after re-authorization: %q", got)
+	}
+
+	// Sign out: revoked, deleted, metadata kept.
+	resp, err = http.Post("http://"+in.hub.Addr()+"/api/servers/protected/signout", "application/json", nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("signout: %v %v", err, resp.Status)
+	}
+	resp.Body.Close()
+	waitState(t, in.hub, "protected", hub.StateNeedsAuthorization, 30*time.Second)
+	if a, _, _ := storedTokens(t, "protected"); a != "" {
+		t.Error("tokens remain in the keychain after sign-out")
+	}
+	if !strings.Contains(readFile(t, settingsFile), `"registeredClientId"`) {
+		t.Error("sign-out removed the non-secret metadata")
+	}
+	assertNoSecretIn(t, dir, logs.String(), access, refresh, access2, refresh2)
+}
+
+// TestSDKExampleServerByURLAlone signs in to the TypeScript SDK's example
+// OAuth server, configured by nothing but its URL.
+func TestSDKExampleServerByURLAlone(t *testing.T) {
+	url := hubtest.StartSDKOAuthExample(t)
+	dir := t.TempDir()
+	settingsFile := filepath.Join(dir, "mcp_settings.json")
+	os.WriteFile(settingsFile, []byte(fmt.Sprintf(`{"mcpServers": {"sdk": {"url": %q}}}`, url)), 0o600)
+	b := newTestBrowser(t)
+	logs := &lockedBuffer{}
+	in, _ := startInstance(t, settingsFile, b, logs)
+	defer func() {
+		if t.Failed() {
+			t.Logf("mcptray log:\n%s", logs.String())
+		}
+	}()
+	waitState(t, in.hub, "sdk", hub.StateConnected, 60*time.Second)
+	if got := callTool(t, in.hub.Endpoint(), "sdk-greet", map[string]any{"name": "mcptray"}); !strings.Contains(got, "mcptray") {
+		t.Errorf("greet: %q", got)
+	}
+}
+
+func waitFor(t *testing.T, limit time.Duration, ok func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(limit); !ok(); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met within %v", limit)
+		}
+	}
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
