@@ -16,11 +16,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	stdlog "log"
 	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -130,11 +132,32 @@ func settingsPath(o options) (string, error) {
 	return settings.DefaultPath()
 }
 
-// serve runs the hub until SIGINT or SIGTERM.
+// serve runs mcptray, with the tray unless --headless or there is none to
+// show, until the user quits, or SIGINT or SIGTERM.
 func serve(o options, stderr io.Writer) error {
-	log, err := newLogger(o.logLevel, stderr)
+	why := ""
+	if !o.headless {
+		why = trayProblem()
+	}
+	useTray := !o.headless && why == ""
+	out := stderr
+	if useTray {
+		// Started from the desktop, nobody reads stderr: keep a log file.
+		if f, err := openLogFile(); err == nil {
+			defer f.Close()
+			out = io.MultiWriter(stderr, f)
+		}
+	}
+	log, err := newLogger(o.logLevel, out)
 	if err != nil {
 		return err
+	}
+	// Libraries that use the standard logger (fyne.io/systray) write
+	// through slog, at debug.
+	stdlog.SetFlags(0)
+	stdlog.SetOutput(slogWriter{log})
+	if why != "" {
+		log.Info("running without a tray", "reason", why)
 	}
 	in, err := newInstance(o, log, browserOpener(o, log))
 	if err != nil {
@@ -145,9 +168,24 @@ func serve(o options, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	err = in.run(ctx)
+	if useTray {
+		if p := trayHostProblem(); p != "" {
+			log.Info("no tray host is running yet; the icon appears when one starts", "reason", p)
+		}
+		err = runTray(ctx, in)
+	} else {
+		err = in.run(ctx)
+	}
 	log.Info("stopped")
 	return err
+}
+
+// slogWriter turns the standard logger's lines into debug records.
+type slogWriter struct{ log *slog.Logger }
+
+func (w slogWriter) Write(p []byte) (int, error) {
+	w.log.Debug(strings.TrimSpace(string(p)))
+	return len(p), nil
 }
 
 // instance is one running mcptray: the settings, the secret store, OAuth

@@ -2,7 +2,11 @@ package hub
 
 import (
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
+	"strings"
+	"time"
 
 	"github.com/mcptray/mcptray/keychain"
 )
@@ -31,6 +35,11 @@ func (h *Hub) apiRoutes(mux *http.ServeMux) {
 		d, ok := h.Details(r.PathValue("name"))
 		if !ok {
 			writeError(w, http.StatusNotFound, "no server named "+r.PathValue("name"))
+			return
+		}
+		if r.URL.Query().Get("format") == "text" {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			writeDetailsText(w, d)
 			return
 		}
 		writeJSON(w, http.StatusOK, d)
@@ -82,4 +91,45 @@ func (h *Hub) List() ServerList {
 		l.Secrets = &st
 	}
 	return l
+}
+
+// writeDetailsText writes a server's details for a person to read: the
+// tray's "Show details" opens it in the browser.
+func writeDetailsText(w io.Writer, d ServerDetails) {
+	fmt.Fprintf(w, "%s (%s): %s\n", d.Name, d.Type, d.State)
+	if d.Error != "" {
+		fmt.Fprintf(w, "error: %s\n", d.Error)
+	}
+	if !d.RetryAt.IsZero() {
+		fmt.Fprintf(w, "next attempt: %s (attempt %d)\n", d.RetryAt.Local().Format(time.DateTime), d.Attempt+1)
+	}
+	if !d.ConnectedAt.IsZero() {
+		fmt.Fprintf(w, "connected since %s to %s %s (MCP %s), in %v\n", d.ConnectedAt.Local().Format(time.DateTime), d.ServerName, d.ServerVersion, d.ProtocolVersion, d.ConnectTook.Round(time.Millisecond))
+	}
+	fmt.Fprintf(w, "tools %d, prompts %d, resources %d, resource templates %d\n", d.Tools, d.Prompts, d.Resources, d.ResourceTemplates)
+	if o := d.OAuth; o != nil {
+		fmt.Fprintf(w, "\nOAuth: %s", o.State)
+		if o.Reason != "" {
+			fmt.Fprintf(w, " (%s)", o.Reason)
+		}
+		fmt.Fprintln(w)
+		for _, kv := range [][2]string{{"issuer", o.Issuer}, {"client", o.ClientID}, {"registration", o.Registration}, {"scopes", strings.Join(o.Scopes, " ")}, {"token store", o.TokenStore}} {
+			if kv[1] != "" {
+				fmt.Fprintf(w, "  %s: %s\n", kv[0], kv[1])
+			}
+		}
+		if !o.ExpiresAt.IsZero() {
+			fmt.Fprintf(w, "  access token expires: %s\n", o.ExpiresAt.Local().Format(time.DateTime))
+		}
+		if !o.AuthorizedAt.IsZero() {
+			fmt.Fprintf(w, "  signed in: %s\n", o.AuthorizedAt.Local().Format(time.DateTime))
+		}
+		if o.AuthorizationURL != "" {
+			fmt.Fprintf(w, "  sign-in waiting at: %s\n", o.AuthorizationURL)
+		}
+	}
+	fmt.Fprintf(w, "\nrecent events (oldest first):\n")
+	for _, e := range d.Events {
+		fmt.Fprintf(w, "%s  %-5s  %s\n", e.Time.Local().Format(time.DateTime), e.Level, e.Message)
+	}
 }

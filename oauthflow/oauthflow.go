@@ -118,16 +118,19 @@ const (
 // Summary is a server's authorization as the control API and the tray show
 // it. It holds no secret.
 type Summary struct {
-	State            string    `json:"state"`
-	Reason           string    `json:"reason,omitempty"`
-	Issuer           string    `json:"issuer,omitempty"`
-	ClientID         string    `json:"clientId,omitempty"`
-	Registration     string    `json:"registration,omitempty"`
-	Scopes           []string  `json:"scopes,omitempty"`
-	ExpiresAt        time.Time `json:"expiresAt,omitzero"`
-	AuthorizedAt     time.Time `json:"authorizedAt,omitzero"`
-	AuthorizationURL string    `json:"authorizationUrl,omitempty"` // of a sign-in waiting for the user
-	TokenStore       string    `json:"tokenStore,omitempty"`
+	State        string    `json:"state"`
+	Reason       string    `json:"reason,omitempty"`
+	Issuer       string    `json:"issuer,omitempty"`
+	ClientID     string    `json:"clientId,omitempty"`
+	Registration string    `json:"registration,omitempty"`
+	Scopes       []string  `json:"scopes,omitempty"`
+	ExpiresAt    time.Time `json:"expiresAt,omitzero"`
+	AuthorizedAt time.Time `json:"authorizedAt,omitzero"`
+	// AuthorizedBefore: a sign-in completed once (here or in an earlier
+	// run), so a server asking again lost credentials that worked.
+	AuthorizedBefore bool   `json:"authorizedBefore,omitempty"`
+	AuthorizationURL string `json:"authorizationUrl,omitempty"` // of a sign-in waiting for the user
+	TokenStore       string `json:"tokenStore,omitempty"`
 }
 
 // Options configure a Manager.

@@ -240,7 +240,7 @@ func (s *server) summary() *Summary {
 	if !s.hasCfg || (!s.cfg.Configured && s.st == StateNone && (s.b == nil || s.b.Token == nil)) {
 		return nil
 	}
-	sum := &Summary{State: s.st, Reason: s.reason}
+	sum := &Summary{State: s.st, Reason: s.reason, AuthorizedBefore: s.cfg.AuthorizedBefore || s.everAuthorized}
 	if sum.State == StateNone {
 		sum.State = "unknown"
 	}

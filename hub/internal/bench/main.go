@@ -47,6 +47,19 @@ var (
 	clients    = flag.Int("clients", 16, "concurrent clients of -target")
 )
 
+// started are the processes the benchmark runs, stopped even when it fails.
+var started []*exec.Cmd
+
+// fatal stops what was started and exits.
+func fatal(v ...any) {
+	for _, c := range started {
+		_ = syscall.Kill(-c.Process.Pid, syscall.SIGKILL)
+	}
+	log.Fatal(v...)
+}
+
+func fatalf(format string, v ...any) { fatal(fmt.Sprintf(format, v...)) }
+
 func main() {
 	flag.Parse()
 	log.SetFlags(0)
@@ -56,7 +69,7 @@ func main() {
 	}
 	tmp, err := os.MkdirTemp("", "mcptray-bench")
 	if err != nil {
-		log.Fatal(err)
+		fatal(err)
 	}
 	defer os.RemoveAll(tmp)
 	mcptray := build(tmp, "mcptray", "./app")
@@ -135,11 +148,11 @@ func slowestConnect(base string) time.Duration {
 	}
 	resp, err := http.Get(base + "/api/servers")
 	if err != nil {
-		log.Fatal(err)
+		fatal(err)
 	}
 	defer resp.Body.Close()
 	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
-		log.Fatal(err)
+		fatal(err)
 	}
 	var d time.Duration
 	for _, s := range list.Servers {
@@ -159,7 +172,7 @@ func loopbackRTT(testserver string) time.Duration {
 		t := time.Now()
 		resp, err := http.Post(url, "application/json", strings.NewReader(`{}`))
 		if err != nil {
-			log.Fatal(err)
+			fatal(err)
 		}
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
@@ -174,7 +187,7 @@ func build(dir, name, pkg string) string {
 	cmd := exec.Command("go", "build", "-o", out, pkg)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Run(); err != nil {
-		log.Fatalf("build %s: %v", pkg, err)
+		fatalf("build %s: %v", pkg, err)
 	}
 	return out
 }
@@ -187,8 +200,9 @@ func startProcess(bin string, args, env []string) (*exec.Cmd, int) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
-		log.Fatal(err)
+		fatal(err)
 	}
+	started = append(started, cmd)
 	sc := bufio.NewScanner(stderr)
 	for sc.Scan() {
 		if rest, ok := strings.CutPrefix(sc.Text(), "MCPTRAY_PEER_LISTENING "); ok {
@@ -197,7 +211,7 @@ func startProcess(bin string, args, env []string) (*exec.Cmd, int) {
 			return cmd, port
 		}
 	}
-	log.Fatalf("%s did not say where it listens", bin)
+	fatalf("%s did not say where it listens", bin)
 	return nil, 0
 }
 
@@ -222,11 +236,11 @@ func startHub(dir, bin, name string, servers map[string]any) hubProc {
 	path := filepath.Join(dir, name+".json")
 	b, _ := json.MarshalIndent(map[string]any{"mcpServers": servers}, "", "  ")
 	if err := os.WriteFile(path, b, 0o600); err != nil {
-		log.Fatal(err)
+		fatal(err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		log.Fatal(err)
+		fatal(err)
 	}
 	addr := ln.Addr().String()
 	ln.Close()
@@ -234,8 +248,9 @@ func startHub(dir, bin, name string, servers map[string]any) hubProc {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
-		log.Fatal(err)
+		fatal(err)
 	}
+	started = append(started, cmd)
 	return hubProc{cmd: cmd, base: "http://" + addr}
 }
 
@@ -260,7 +275,7 @@ func waitConnected(base string, n int) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	log.Fatalf("%d servers did not connect", n)
+	fatalf("%d servers did not connect", n)
 }
 
 // countTools lists the hub's tools, or returns 0 when it does not answer yet.
@@ -306,7 +321,7 @@ func singleStart(bin string, env []string) (time.Duration, int) {
 	tr := transport.NewStdioWithOptions(bin, env, []string{"stdio"})
 	c := client.NewClient(tr)
 	if err := c.Start(context.Background()); err != nil {
-		log.Fatal(err)
+		fatal(err)
 	}
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -314,11 +329,11 @@ func singleStart(bin string, env []string) (time.Duration, int) {
 	req := mcp.InitializeRequest{}
 	req.Params.ProtocolVersion = "2025-11-25"
 	if _, err := c.Initialize(ctx, req); err != nil {
-		log.Fatal(err)
+		fatal(err)
 	}
 	tools, err := c.ListTools(ctx, mcp.ListToolsRequest{})
 	if err != nil {
-		log.Fatal(err)
+		fatal(err)
 	}
 	return time.Since(began), len(tools.Tools)
 }
@@ -361,7 +376,7 @@ func loadWith(connect func() (*client.Client, error), tool string, conc int) res
 	for i := range clients {
 		c, err := connect()
 		if err != nil {
-			log.Fatal(err)
+			fatal(err)
 		}
 		defer c.Close()
 		clients[i] = c
@@ -371,7 +386,7 @@ func loadWith(connect func() (*client.Client, error), tool string, conc int) res
 		req.Params.Name = tool
 		req.Params.Arguments = map[string]any{"text": "benchmark payload of a modest size, like most tool arguments"}
 		if _, err := c.CallTool(context.Background(), req); err != nil {
-			log.Fatal(err)
+			fatal(err)
 		}
 	}
 	for _, c := range clients {
@@ -411,7 +426,7 @@ func loadWith(connect func() (*client.Client, error), tool string, conc int) res
 func rssKiB(pid int) int {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		log.Fatal(err)
+		fatal(err)
 	}
 	for line := range strings.SplitSeq(string(b), "\n") {
 		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
