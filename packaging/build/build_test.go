@@ -62,9 +62,9 @@ func TestPackages(t *testing.T) {
 	}
 	contents := run(t, "dpkg-deb", "--contents", deb)
 	want := map[string]string{
-		"./usr/bin/mcptray":                                  "-rwxr-xr-x root/root",
-		"./usr/share/applications/mcptray.desktop":           "-rw-r--r-- root/root",
-		"./etc/xdg/autostart/mcptray.desktop":                "-rw-r--r-- root/root",
+		"./usr/bin/mcptray":                                   "-rwxr-xr-x root/root",
+		"./usr/share/applications/mcptray.desktop":            "-rw-r--r-- root/root",
+		"./etc/xdg/autostart/mcptray.desktop":                 "-rw-r--r-- root/root",
 		"./usr/share/icons/hicolor/scalable/apps/mcptray.svg": "-rw-r--r-- root/root",
 	}
 	for _, s := range hicolorSizes {
@@ -202,4 +202,3 @@ func unzip(t *testing.T, path, name string) []byte {
 	t.Fatalf("%s lacks %s", path, name)
 	return nil
 }
-

@@ -508,4 +508,3 @@ func shortVersion(v string) string {
 func numericVersion(v string) string {
 	return shortVersion(v) + ".0"
 }
-
