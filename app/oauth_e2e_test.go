@@ -73,31 +73,7 @@ func (b *testBrowser) count() int {
 	return len(b.opened)
 }
 
-// running is an instance of mcptray run in this process.
-type running struct {
-	in   *instance
-	logs *bytes.Buffer
-	stop func()
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex // guards b
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func startInstance(t *testing.T, settingsFile string, b *testBrowser, logs *lockedBuffer) (*instance, func()) {
+func startInstance(t *testing.T, settingsFile string, b *testBrowser, logs *hubtest.Buffer) (*instance, func()) {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	in, err := newInstance(options{settings: settingsFile, listen: "127.0.0.1:0"}, log, b.open)
@@ -231,7 +207,7 @@ func TestOAuthWithARealAuthorizationServer(t *testing.T) {
 	settingsFile := filepath.Join(dir, "mcp_settings.json")
 	os.WriteFile(settingsFile, []byte(fmt.Sprintf(`{"mcpServers": {"protected": {"url": %q}}}`, as.MCPURL)), 0o600)
 	b := newTestBrowser(t)
-	logs := &lockedBuffer{}
+	logs := &hubtest.Buffer{}
 	in, stop := startInstance(t, settingsFile, b, logs)
 	defer func() {
 		if t.Failed() {
@@ -335,7 +311,7 @@ func TestSDKExampleServerByURLAlone(t *testing.T) {
 	settingsFile := filepath.Join(dir, "mcp_settings.json")
 	os.WriteFile(settingsFile, []byte(fmt.Sprintf(`{"mcpServers": {"sdk": {"url": %q}}}`, url)), 0o600)
 	b := newTestBrowser(t)
-	logs := &lockedBuffer{}
+	logs := &hubtest.Buffer{}
 	in, _ := startInstance(t, settingsFile, b, logs)
 	defer func() {
 		if t.Failed() {

@@ -3,7 +3,6 @@
 package hub
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -23,6 +22,7 @@ import (
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/mcptray/mcptray/hub/hubtest"
 	"github.com/mcptray/mcptray/hub/settings"
 )
 
@@ -54,27 +54,10 @@ type harness struct {
 	store    *settings.Store
 	hub      *Hub
 	base     string // http://127.0.0.1:PORT
-	logs     *lockedBuffer
+	logs     *hubtest.Buffer
 	stop     context.CancelFunc
 	done     chan error
 	stopOnce sync.Once
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex // guards b
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // startHub writes settingsJSON to a fresh folder and runs a hub on it.
@@ -85,7 +68,7 @@ func startHub(t *testing.T, settingsJSON string, mod ...func(*Config)) *harness 
 	if err := os.WriteFile(path, []byte(settingsJSON), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	logs := &lockedBuffer{}
+	logs := &hubtest.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	store, err := settings.Open(path, log)
 	if err != nil {

@@ -236,72 +236,85 @@ func (s *server) signalAuthorized() {
 
 func (s *server) summary() *Summary {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if !s.hasCfg || (!s.cfg.Configured && s.st == StateNone && (s.b == nil || s.b.Token == nil)) {
+		s.mu.Unlock()
 		return nil
 	}
-	sum := &Summary{State: s.st, Reason: s.reason, AuthorizedBefore: s.cfg.AuthorizedBefore || s.everAuthorized}
+	f := s.factsLocked()
+	sum := &Summary{
+		State: s.st, Reason: s.reason, AuthorizedBefore: s.cfg.AuthorizedBefore || s.everAuthorized,
+		Issuer: f.issuer, ClientID: f.clientID, Registration: f.registration,
+		Scopes: f.scopes, ExpiresAt: f.expiresAt, AuthorizedAt: f.authorizedAt,
+	}
 	if sum.State == StateNone {
 		sum.State = "unknown"
 	}
-	if s.disc != nil {
-		sum.Issuer = s.disc.issuer
-	}
 	if s.b != nil {
-		if t := s.b.Token; t != nil {
-			sum.Scopes, sum.ExpiresAt, sum.AuthorizedAt = slices.Clone(t.Scopes), t.Expiry, t.AuthorizedAt
-			if t.Issuer != "" {
-				sum.Issuer = t.Issuer
-			}
-		}
-		if c := s.b.Clients[sum.Issuer]; c != nil {
-			sum.Registration = c.Method
-			if c.Method != "static" {
-				sum.ClientID = c.ClientID
-			}
-		} else if s.cfg.ClientID != "" {
-			sum.Registration = "static"
-		}
 		if p := s.b.Pending; p != nil && s.m.now().Sub(p.Created) < pendingTTL {
 			sum.AuthorizationURL = p.URL
 		}
 	}
-	if w, ok := s.m.store.(interface{ Where(string) string }); ok {
-		sum.TokenStore = w.Where(s.name)
-	}
+	s.mu.Unlock()
+	sum.TokenStore = s.tokenStore()
 	return sum
 }
 
 // mirror hands the non-secret metadata to the listener.
 func (s *server) mirror() {
 	s.mu.Lock()
-	var meta Metadata
+	f := s.factsLocked()
+	meta := Metadata{
+		Issuer: f.issuer, ClientID: f.clientID, Registration: f.registration,
+		Scopes: f.scopes, ExpiresAt: f.expiresAt, AuthorizedAt: f.authorizedAt,
+	}
 	if s.disc != nil {
-		meta.Issuer = s.disc.issuer
 		meta.AuthorizationEndpoint = s.disc.as.AuthorizationEndpoint
 		meta.TokenEndpoint = s.disc.as.TokenEndpoint
 		meta.RevocationEndpoint = s.disc.as.RevocationEndpoint
 	}
+	s.mu.Unlock()
+	meta.TokenStore = s.tokenStore()
+	s.m.listen().AuthMirror(s.name, meta)
+}
+
+// facts is what the summary and the mirror both tell of an authorization.
+type facts struct {
+	issuer, clientID, registration string
+	scopes                         []string
+	expiresAt, authorizedAt        time.Time
+}
+
+// factsLocked reads them; s.mu must be held.
+func (s *server) factsLocked() facts {
+	var f facts
+	if s.disc != nil {
+		f.issuer = s.disc.issuer
+	}
 	if s.b != nil {
 		if t := s.b.Token; t != nil {
-			meta.Scopes, meta.ExpiresAt, meta.AuthorizedAt = slices.Clone(t.Scopes), t.Expiry, t.AuthorizedAt
+			f.scopes, f.expiresAt, f.authorizedAt = slices.Clone(t.Scopes), t.Expiry, t.AuthorizedAt
 			if t.Issuer != "" {
-				meta.Issuer = t.Issuer
+				f.issuer = t.Issuer
 			}
 		}
-		if c := s.b.Clients[meta.Issuer]; c != nil {
-			meta.Registration = c.Method
+		if c := s.b.Clients[f.issuer]; c != nil {
+			f.registration = c.Method
 			if c.Method != "static" {
-				meta.ClientID = c.ClientID
+				f.clientID = c.ClientID // a configured id is configuration, not news
 			}
 		}
 	}
-	if meta.Registration == "" && s.cfg.ClientID != "" {
-		meta.Registration = "static"
+	if f.registration == "" && s.cfg.ClientID != "" {
+		f.registration = "static"
 	}
-	s.mu.Unlock()
+	return f
+}
+
+// tokenStore asks the store where this server's secrets are, when it can
+// say.
+func (s *server) tokenStore() string {
 	if w, ok := s.m.store.(interface{ Where(string) string }); ok {
-		meta.TokenStore = w.Where(s.name)
+		return w.Where(s.name)
 	}
-	s.m.listen().AuthMirror(s.name, meta)
+	return ""
 }

@@ -252,28 +252,13 @@ func (s *server) postToken(ctx context.Context, endpoint string, c *client, form
 }
 
 func (s *server) postTokenAs(ctx context.Context, endpoint string, c *client, form url.Values, method string) (*tokenResponse, error) {
-	f := url.Values{}
-	for k, v := range form {
-		f[k] = v
-	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	switch method {
-	case "client_secret_post":
-		f.Set("client_id", c.ClientID)
-		f.Set("client_secret", c.ClientSecret)
-	case "none":
-		f.Set("client_id", c.ClientID)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(f.Encode()))
+	req, err := clientRequest(ctx, endpoint, c, form, method)
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json") // GitHub answers form-encoded without it
-	if method == "client_secret_basic" {
-		req.SetBasicAuth(url.QueryEscape(c.ClientID), url.QueryEscape(c.ClientSecret))
-	}
 	resp, err := s.m.http.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("token request to %s: %w", endpoint, err)
@@ -311,6 +296,33 @@ func (s *server) postTokenAs(ctx context.Context, endpoint string, c *client, fo
 		return nil, fmt.Errorf("token request to %s: token type %q, want Bearer", endpoint, body.TokenType)
 	}
 	return &body.tokenResponse, nil
+}
+
+// clientRequest makes a form POST to a token or revocation endpoint, with
+// the client authenticated by method (RFC 6749 §2.3.1): HTTP Basic with the
+// form-encoded id and secret, both in the body, or just the id for a public
+// client.
+func clientRequest(ctx context.Context, endpoint string, c *client, form url.Values, method string) (*http.Request, error) {
+	f := url.Values{}
+	for k, v := range form {
+		f[k] = v
+	}
+	switch method {
+	case "client_secret_post":
+		f.Set("client_id", c.ClientID)
+		f.Set("client_secret", c.ClientSecret)
+	case "none":
+		f.Set("client_id", c.ClientID)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(f.Encode()))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if method == "client_secret_basic" {
+		req.SetBasicAuth(url.QueryEscape(c.ClientID), url.QueryEscape(c.ClientSecret))
+	}
+	return req, nil
 }
 
 // exchange trades an authorization code for tokens with golang.org/x/oauth2,
@@ -371,27 +383,15 @@ func authStyle(method string) oauth2.AuthStyle {
 
 // revoke revokes a token at the revocation endpoint (RFC 7009).
 func (s *server) revoke(ctx context.Context, endpoint string, c *client, token, hint string) error {
-	f := url.Values{"token": {token}, "token_type_hint": {hint}}
 	method := c.AuthMethod
 	if method == "" {
 		method = "client_secret_basic"
 	}
-	switch method {
-	case "client_secret_post":
-		f.Set("client_id", c.ClientID)
-		f.Set("client_secret", c.ClientSecret)
-	case "none":
-		f.Set("client_id", c.ClientID)
-	}
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(f.Encode()))
+	req, err := clientRequest(ctx, endpoint, c, url.Values{"token": {token}, "token_type_hint": {hint}}, method)
 	if err != nil {
 		return err
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if method == "client_secret_basic" {
-		req.SetBasicAuth(url.QueryEscape(c.ClientID), url.QueryEscape(c.ClientSecret))
 	}
 	resp, err := s.m.http.Do(req)
 	if err != nil {

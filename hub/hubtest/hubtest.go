@@ -81,7 +81,7 @@ type Process struct {
 	Port  int   // the first port it listens on
 	Ports []int // every port it said it listens on, in order
 	cmd   *exec.Cmd
-	out   *syncBuffer
+	out   *Buffer
 }
 
 // Output returns what the peer wrote so far, stdout and stderr together.
@@ -119,7 +119,7 @@ func StartNodePorts(t testing.TB, script string, args []string, env []string, n 
 	cmd.Dir = dir
 	cmd.Env = append(append(os.Environ(), "PORT=0"), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	out := &syncBuffer{}
+	out := &Buffer{}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -230,19 +230,20 @@ func WaitHTTP(t testing.TB, url string) {
 	t.Fatalf("%s did not answer within 30 s", url)
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent use.
-type syncBuffer struct {
+// Buffer is a bytes.Buffer safe for concurrent use: for the output of
+// processes and loggers that tests read while they write.
+type Buffer struct {
 	mu sync.Mutex // guards b
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
+func (s *Buffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
 
-func (s *syncBuffer) String() string {
+func (s *Buffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
