@@ -76,6 +76,11 @@ type Hub struct {
 	runCtx context.Context // for the upstreams apply starts
 	wg     sync.WaitGroup  // upstream goroutines and their stops
 
+	// applyMu serializes apply, which the managing goroutine and the control
+	// API both call: two at once could start an upstream the other stops.
+	// apply does no I/O (stops run in goroutines), so holding it is cheap.
+	applyMu sync.Mutex
+
 	catalogDirty chan struct{}
 	lastProblems string // only the managing goroutine uses it
 
@@ -251,6 +256,8 @@ func (h *Hub) manage(ctx context.Context) {
 // apply makes the running hub match st: it starts added servers, stops
 // removed ones, restarts changed ones and leaves the rest alone.
 func (h *Hub) apply(st *settings.Settings) {
+	h.applyMu.Lock()
+	defer h.applyMu.Unlock()
 	sep := st.Separator()
 	h.sep.Store(&sep)
 	names := st.ServerNames()
@@ -301,6 +308,9 @@ func (h *Hub) apply(st *settings.Settings) {
 }
 
 func (h *Hub) startUpstream(u *upstream) {
+	if h.runCtx == nil {
+		return // not running yet: Run applies the settings when it starts
+	}
 	ctx, cancel := context.WithCancel(h.runCtx)
 	u.cancel = cancel
 	h.wg.Go(func() { u.run(ctx) })

@@ -401,7 +401,7 @@ func (m *Manager) SecretsRemoved(name string) {
 	}
 	s.mu.Lock()
 	had := s.b != nil && s.b.Token != nil
-	s.b = nil
+	s.b = &bundle{Version: 1} // what the store holds now: nothing
 	s.disc = nil
 	s.mu.Unlock()
 	if had {

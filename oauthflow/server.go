@@ -76,7 +76,7 @@ type server struct {
 	cfg        Config
 	hasCfg     bool
 	disc       *discovery
-	b          *bundle // nil until loaded from the store
+	b          *bundle // nil until loaded from the store, never nil after
 	st         string  // StateNone, StateAuthorized, StateNeedsAuthorization
 	reason     string
 	challenge  *Challenge    // the last one the server sent

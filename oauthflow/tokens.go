@@ -148,6 +148,10 @@ func (s *server) renewAfterRejection(ctx context.Context, rejected string) strin
 // drops them.
 func (s *server) refresh(ctx context.Context) error {
 	s.mu.Lock()
+	if s.b.Token == nil {
+		s.mu.Unlock()
+		return &AuthorizationError{Server: s.name, Reason: "signed out while the token was being renewed"}
+	}
 	old := *s.b.Token
 	cfg := s.cfg
 	s.mu.Unlock()
