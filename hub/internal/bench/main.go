@@ -234,7 +234,8 @@ type hubProc struct {
 
 func startHub(dir, bin, name string, servers map[string]any) hubProc {
 	path := filepath.Join(dir, name+".json")
-	b, _ := json.MarshalIndent(map[string]any{"mcpServers": servers}, "", "  ")
+	// Secrets in a file: the benchmark has no use for a keychain.
+	b, _ := json.MarshalIndent(map[string]any{"mcpServers": servers, "systemConfig": map[string]any{"secretStore": "file"}}, "", "  ")
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		fatal(err)
 	}
