@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -154,34 +153,23 @@ func (h *Hub) AuthMirror(server string, meta oauthflow.Metadata) {
 	}
 }
 
-// writeMirror writes the queued metadata into the servers' oauth blocks,
-// when it differs from what is there.
+// writeMirror writes the queued metadata into the servers' oauth blocks.
+// Modify writes nothing when the file has it already, as after a refresh
+// that changed no visible field.
 func (h *Hub) writeMirror() {
 	h.mirror.mu.Lock()
 	pending := h.mirror.pending
 	h.mirror.pending = map[string]oauthflow.Metadata{}
 	h.mirror.mu.Unlock()
-	changed := func(st *settings.Settings) bool {
-		differs := false
-		for name, meta := range pending {
-			srv := st.Servers[name]
-			if srv == nil {
-				continue
-			}
-			if srv.OAuth == nil {
-				srv.OAuth = &settings.OAuth{}
-			}
-			differs = applyMetadata(srv.OAuth, meta) || differs
-		}
-		return differs
-	}
-	// Look at a copy first, to write only when something changed.
-	probe := h.store.Current()
-	if !changed(cloneForProbe(probe, slices.Collect(maps.Keys(pending)))) {
-		return
-	}
 	err := h.store.Modify(func(st *settings.Settings) error {
-		changed(st)
+		for name, meta := range pending {
+			if srv := st.Servers[name]; srv != nil {
+				if srv.OAuth == nil {
+					srv.OAuth = &settings.OAuth{}
+				}
+				applyMetadata(srv.OAuth, meta)
+			}
+		}
 		return nil
 	})
 	if err != nil {
@@ -189,30 +177,9 @@ func (h *Hub) writeMirror() {
 	}
 }
 
-// cloneForProbe copies the oauth blocks of the named servers, so that
-// applyMetadata can run on them without touching the settings in effect.
-func cloneForProbe(st *settings.Settings, names []string) *settings.Settings {
-	out := &settings.Settings{Servers: map[string]*settings.Server{}}
-	for _, n := range names {
-		if srv := st.Servers[n]; srv != nil {
-			cp := *srv
-			if srv.OAuth != nil {
-				o := *srv.OAuth
-				cp.OAuth = &o
-			}
-			out.Servers[n] = &cp
-		}
-	}
-	return out
-}
-
-// applyMetadata puts meta into an oauth block and reports whether anything
-// changed. It writes no secret: Metadata has none.
-func applyMetadata(o *settings.OAuth, meta oauthflow.Metadata) bool {
-	before := fmt.Sprint(o.Issuer, o.RegisteredClient, o.Registration, o.Discovered, o.GrantedScopes, o.ExpiresAt, o.AuthorizedAt, o.TokenStore)
-	if o.Discovered != nil {
-		before += fmt.Sprint(*o.Discovered)
-	}
+// applyMetadata puts meta into an oauth block. It writes no secret:
+// Metadata has none.
+func applyMetadata(o *settings.OAuth, meta oauthflow.Metadata) {
 	o.Issuer, o.RegisteredClient, o.Registration = meta.Issuer, meta.ClientID, meta.Registration
 	if meta.AuthorizationEndpoint != "" || meta.TokenEndpoint != "" {
 		d := settings.DiscoveredEndpoints{}
@@ -233,11 +200,6 @@ func applyMetadata(o *settings.OAuth, meta oauthflow.Metadata) bool {
 	if meta.TokenStore != "" {
 		o.TokenStore = meta.TokenStore
 	}
-	after := fmt.Sprint(o.Issuer, o.RegisteredClient, o.Registration, o.Discovered, o.GrantedScopes, o.ExpiresAt, o.AuthorizedAt, o.TokenStore)
-	if o.Discovered != nil {
-		after += fmt.Sprint(*o.Discovered)
-	}
-	return before != after
 }
 
 func timeText(t time.Time) string {

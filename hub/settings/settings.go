@@ -211,10 +211,9 @@ func Parse(path string, data []byte) (*Settings, error) {
 // validate checks what must hold for the hub to act on the file. data, when
 // not nil, gives positions for the errors.
 func (s *Settings) validate(path string, data []byte) error {
-	pos := positionsOf(data)
 	at := func(err error, server string, keys ...string) error {
 		e := &Error{Path: path, Server: server, Err: err}
-		e.Line, e.Col = pos.lookup(data, keys...)
+		e.Line, e.Col = positionsOf(data).lookup(data, keys...) // only for an error
 		return e
 	}
 	for _, name := range s.ServerNames() {

@@ -187,6 +187,35 @@ func TestSaveIsAtomicAndPrivate(t *testing.T) {
 	}
 }
 
+func TestModifyThatChangesNothingWritesNothing(t *testing.T) {
+	path := copyFixture(t, "mcphub_settings.json")
+	s := openStore(t, path)
+	sub, cancel := s.Subscribe()
+	defer cancel()
+	before, _ := os.Stat(path)
+	err := s.Modify(func(st *Settings) error {
+		for _, srv := range st.Servers {
+			if srv.Enabled != nil {
+				on := *srv.Enabled
+				srv.Enabled = &on // the value it has
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, _ := os.Stat(path)
+	if !os.SameFile(before, after) {
+		t.Error("the file was rewritten though nothing changed")
+	}
+	select {
+	case <-sub:
+		t.Error("subscribers were told of a change that changed nothing")
+	default:
+	}
+}
+
 func TestSymlinkedFileStaysALink(t *testing.T) {
 	dir := t.TempDir()
 	real := filepath.Join(dir, "dotfiles", "mcp.json")

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -35,13 +36,21 @@ type Store struct {
 	path string // the real file, symbolic links followed
 	log  *slog.Logger
 
-	// mu guards cur, raw, fileErr and subs, and serializes Modify and reload
-	// so that a change is always based on what is on disk.
-	mu      sync.Mutex
+	// state is read without a lock: every request the hub serves reads the
+	// settings, and must not wait while Modify writes and syncs the file.
+	state atomic.Pointer[state]
+
+	// mu guards raw and subs, and serializes the writers of state (Modify
+	// and reload) so that a change is always based on what is on disk.
+	mu   sync.Mutex
+	raw  []byte // the bytes the settings in effect were read from or written as
+	subs map[chan *Settings]struct{}
+}
+
+// state is what a Store has in effect, replaced whole on every change.
+type state struct {
 	cur     *Settings
-	raw     []byte // the bytes cur was read from or written as
-	fileErr error  // why the file on disk is not in effect, or nil
-	subs    map[chan *Settings]struct{}
+	fileErr error // why the file on disk is not in effect, or nil
 }
 
 // Open reads the settings file at path, creating it (and its folder, 0700)
@@ -84,10 +93,11 @@ func Open(path string, logger *slog.Logger) (*Store, error) {
 	cur, err := Parse(abs, data)
 	if err != nil {
 		logger.Error("settings file has an error; serving no servers until it is fixed", "err", err)
-		s.cur, s.fileErr = &Settings{Servers: map[string]*Server{}}, err
+		s.state.Store(&state{cur: &Settings{Servers: map[string]*Server{}}, fileErr: err})
 		return s, nil
 	}
-	s.cur, s.raw = cur, data
+	s.raw = data
+	s.state.Store(&state{cur: cur})
 	return s, nil
 }
 
@@ -96,19 +106,11 @@ func (s *Store) Path() string { return s.path }
 
 // Current returns the settings in effect: the last good version of the file.
 // Callers must not modify it; use Modify.
-func (s *Store) Current() *Settings {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.cur
-}
+func (s *Store) Current() *Settings { return s.state.Load().cur }
 
 // Err returns why the file on disk is not in effect (it does not parse, or
 // was removed), or nil.
-func (s *Store) Err() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.fileErr
-}
+func (s *Store) Err() error { return s.state.Load().fileErr }
 
 // Subscribe returns a channel that receives the settings after each change,
 // and after the file's error state changes. Only the latest value waits in
@@ -125,20 +127,21 @@ func (s *Store) Subscribe() (ch <-chan *Settings, cancel func()) {
 	}
 }
 
-// notifyLocked hands cur to every subscriber, replacing a value not yet
-// taken. s.mu must be held.
-func (s *Store) notifyLocked() {
+// setLocked puts st in effect and hands its settings to every subscriber,
+// replacing a value not yet taken. s.mu must be held.
+func (s *Store) setLocked(st *state) {
+	s.state.Store(st)
 	for c := range s.subs {
 		select {
 		case <-c:
 		default:
 		}
-		c <- s.cur
+		c <- st.cur
 	}
 }
 
 // Modify applies fn to a fresh copy of the settings as they are on disk, and
-// saves the result atomically. It refuses when the file on disk does not
+// saves the result atomically; a result the same as the file is not written. It refuses when the file on disk does not
 // parse (ErrFileInvalid), and when fn or the result is invalid. If the file
 // changes while the new version is being written, the change is made again
 // on top of the new contents.
@@ -178,25 +181,30 @@ func (s *Store) Modify(fn func(*Settings) error) error {
 		if err != nil {
 			return err
 		}
-		err = writeFileAtomicIf(s.path, out, func() bool {
-			now, err := os.ReadFile(s.path)
-			if disk == nil {
-				return errors.Is(err, fs.ErrNotExist)
+		if disk == nil || !bytes.Equal(out, disk) { // a change that changes nothing writes nothing
+			err = writeFileAtomicIf(s.path, out, func() bool {
+				now, err := os.ReadFile(s.path)
+				if disk == nil {
+					return errors.Is(err, fs.ErrNotExist)
+				}
+				return err == nil && bytes.Equal(now, disk)
+			})
+			if errors.Is(err, errChangedMeanwhile) {
+				continue
 			}
-			return err == nil && bytes.Equal(now, disk)
-		})
-		if errors.Is(err, errChangedMeanwhile) {
-			continue
+			if err != nil {
+				return fmt.Errorf("save settings: %w", err)
+			}
 		}
-		if err != nil {
-			return fmt.Errorf("save settings: %w", err)
+		if bytes.Equal(out, s.raw) {
+			return nil // already in effect
 		}
 		saved, err := Parse(s.path, out)
 		if err != nil {
 			return fmt.Errorf("saved settings do not parse: %w", err)
 		}
-		s.cur, s.raw, s.fileErr = saved, out, nil
-		s.notifyLocked()
+		s.raw = out
+		s.setLocked(&state{cur: saved})
 		return nil
 	}
 	return errors.New("save settings: the file kept changing while it was being saved")
@@ -280,22 +288,22 @@ func (s *Store) reload() {
 		s.setErrLocked(err)
 		return
 	}
-	s.cur, s.raw, s.fileErr = next, data, nil
+	s.raw = data
+	s.setLocked(&state{cur: next})
 	s.log.Info("settings reloaded", "path", s.path)
-	s.notifyLocked()
 }
 
 func (s *Store) setErrLocked(err error) {
-	if errString(err) == errString(s.fileErr) {
+	cur := s.state.Load()
+	if errString(err) == errString(cur.fileErr) {
 		return
 	}
-	s.fileErr = err
+	s.setLocked(&state{cur: cur.cur, fileErr: err})
 	if err != nil {
 		s.log.Error("settings file has an error; keeping the last good settings", "err", err)
 	} else {
 		s.log.Info("settings file is readable again", "path", s.path)
 	}
-	s.notifyLocked()
 }
 
 func errString(err error) string {
