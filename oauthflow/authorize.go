@@ -234,17 +234,26 @@ func (m *Manager) takePending(ctx context.Context, state string) (*server, *pend
 	if _, err := s.load(ctx); err != nil {
 		return nil, nil
 	}
-	s.mu.Lock()
-	p := s.b.Pending
-	s.mu.Unlock()
-	if p == nil || subtle.ConstantTimeCompare([]byte(p.State), []byte(state)) != 1 {
-		return nil, nil
+	matches := func(p *pending) bool {
+		return p != nil && subtle.ConstantTimeCompare([]byte(p.State), []byte(state)) == 1
 	}
+	s.mu.Lock()
+	known := matches(s.b.Pending)
+	s.mu.Unlock()
+	if !known {
+		return nil, nil // a forged state costs no write to the store
+	}
+	// Taken inside the update, so that of two returns with the same state
+	// only one gets it.
+	var p *pending
 	_ = s.update(ctx, func(b *bundle) {
-		if b.Pending != nil && b.Pending.State == state {
-			b.Pending = nil
+		if matches(b.Pending) {
+			p, b.Pending = b.Pending, nil
 		}
 	})
+	if p == nil {
+		return nil, nil
+	}
 	return s, p
 }
 

@@ -87,6 +87,12 @@ type server struct {
 	// store; with Config.AuthorizedBefore it tells a first connection from
 	// credentials that stopped working.
 	everAuthorized bool
+
+	// saveMu orders the bundle's saves as its changes: without it, two
+	// updates at once could reach the store in the other order and leave
+	// it with a spent refresh token. It is held across the store's I/O,
+	// and guards nothing else.
+	saveMu sync.Mutex
 }
 
 // load reads the server's bundle from the store once.
@@ -129,6 +135,8 @@ func (s *server) update(ctx context.Context, f func(b *bundle)) error {
 	if _, err := s.load(ctx); err != nil {
 		return err
 	}
+	s.saveMu.Lock()
+	defer s.saveMu.Unlock()
 	s.mu.Lock()
 	next := *s.b
 	next.Clients = cloneClients(s.b.Clients)
