@@ -393,11 +393,14 @@ func (s *Store) setProblem(p string) {
 type callGuard struct {
 	timeout time.Duration
 	sem     chan struct{} // held while a call runs
-	hung    atomic.Int64  // when the hanging call started, in Unix ns; 0 when none
+	// running is when the call in progress started, in Unix ns; 0 when
+	// none. Only the goroutine that runs the call writes it, so a call
+	// that ends just as its caller gives up cannot leave it set.
+	running atomic.Int64
 }
 
 func (g *callGuard) do(ctx context.Context, f func() error) error {
-	if since := g.hung.Load(); since != 0 {
+	if since := g.running.Load(); since != 0 && time.Since(time.Unix(0, since)) >= g.timeout {
 		return fmt.Errorf("%w: a keychain call has been waiting since %s, perhaps for a password prompt", ErrTimeout, time.Unix(0, since).Format(time.TimeOnly))
 	}
 	timer := time.NewTimer(g.timeout)
@@ -409,11 +412,11 @@ func (g *callGuard) do(ctx context.Context, f func() error) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	started := time.Now()
 	done := make(chan error, 1)
 	go func() {
+		g.running.Store(time.Now().UnixNano())
 		err := translate(f())
-		g.hung.Store(0)
+		g.running.Store(0)
 		<-g.sem
 		done <- err
 	}()
@@ -421,7 +424,6 @@ func (g *callGuard) do(ctx context.Context, f func() error) error {
 	case err := <-done:
 		return err
 	case <-timer.C:
-		g.hung.CompareAndSwap(0, started.UnixNano())
 		return fmt.Errorf("%w within %s", ErrTimeout, g.timeout)
 	case <-ctx.Done():
 		return ctx.Err()
