@@ -39,6 +39,5 @@ func copyToClipboard(text string) error {
 
 // openPath opens a file or folder with the desktop's default application.
 func openPath(path string) error {
-	browser.Stdout = nil
 	return browser.OpenFile(path)
 }

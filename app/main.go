@@ -77,6 +77,9 @@ func defaultSettingsHint() string {
 
 // run is main without the exit, for tests.
 func run(args []string, stdout, stderr io.Writer) int {
+	// xdg-open chatters on stdout; set once, before any goroutine opens
+	// a URL, since it is the package's global.
+	browser.Stdout = io.Discard
 	cmd := ""
 	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
 		cmd, args = args[0], args[1:]
@@ -263,7 +266,6 @@ func browserOpener(o options, log *slog.Logger) func(context.Context, string) er
 		log.Info("no browser will open for sign-ins; their URLs go to the log and to `mcptray authorize`", "reason", reason)
 		return nil
 	}
-	browser.Stdout = io.Discard // xdg-open chatters
 	return func(_ context.Context, url string) error { return browser.OpenURL(url) }
 }
 

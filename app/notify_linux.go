@@ -48,6 +48,9 @@ func (d *dbusNotifier) Notify(n note) error {
 		return err
 	}
 	d.mu.Lock()
+	if old := d.byServer[n.Server]; old != id {
+		delete(d.byID, old) // replaced, or long closed
+	}
 	d.byID[id], d.byServer[n.Server] = n.Server, id
 	d.mu.Unlock()
 	return nil

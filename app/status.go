@@ -159,7 +159,6 @@ func authorize(o options, name string, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "To sign in to %s, open:\n\n  %s\n\n", name, a.URL)
 	if !o.noBrowser && noDisplay() == "" {
-		browser.Stdout = io.Discard
 		if err := browser.OpenURL(a.URL); err == nil {
 			fmt.Fprintln(stdout, "(opened in your browser)")
 		}

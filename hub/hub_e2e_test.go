@@ -255,10 +255,11 @@ func TestToolOverrides(t *testing.T) {
 	}
 }
 
-// TestKilledStdioServerComesBack kills a stdio server and expects the hub
-// to start it again and its tools to work again.
+// TestKilledStdioServerComesBack kills server-everything and expects the
+// hub to start it again and its tools to work again.
 func TestKilledStdioServerComesBack(t *testing.T) {
-	h := startHub(t, settingsJSON(map[string]any{"t": stdioServer(testServerBin, "stdio")}))
+	cmd, args := hubtest.EverythingStdio(t)
+	h := startHub(t, settingsJSON(map[string]any{"t": stdioServer(cmd, args...)}))
 	h.waitConnected("t")
 	c, _ := h.connect("/mcp", false)
 	pid := h.waitStatus("t", time.Second, func(s ServerStatus) bool { return s.PID != 0 }).PID
@@ -271,7 +272,7 @@ func TestKilledStdioServerComesBack(t *testing.T) {
 		t.Fatal("no new process")
 	}
 	waitListed(t, c, "t-echo", true)
-	if got := resultText(callTool(t, c, "t-echo", map[string]any{"text": "back"})); got != "back" {
+	if got := resultText(callTool(t, c, "t-echo", map[string]any{"message": "back"})); got != "Echo: back" {
 		t.Errorf("after the restart: %q", got)
 	}
 	d, _ := h.hub.Details("t")
@@ -308,10 +309,11 @@ func TestDeadServersDoNotDelayTheOthers(t *testing.T) {
 	refused, _ := net.Listen("tcp", "127.0.0.1:0")
 	refusedURL := "http://" + refused.Addr().String() + "/mcp"
 	refused.Close()
+	everything, everythingArgs := hubtest.EverythingStdio(t)
 	h := startHub(t, settingsJSON(map[string]any{
 		"hangs": map[string]any{"url": "http://" + ln.Addr().String() + "/mcp"},
 		"dead":  map[string]any{"url": refusedURL},
-		"ok":    stdioServer(testServerBin, "stdio"),
+		"ok":    stdioServer(everything, everythingArgs...),
 	}))
 	h.waitConnected("ok")
 	if d, _ := h.hub.Details("hangs"); d.State != StateConnecting {
@@ -323,7 +325,7 @@ func TestDeadServersDoNotDelayTheOthers(t *testing.T) {
 	}
 	c, _ := h.connect("/mcp", false)
 	waitListed(t, c, "ok-echo", true)
-	if got := resultText(callTool(t, c, "ok-echo", map[string]any{"text": "fine"})); got != "fine" {
+	if got := resultText(callTool(t, c, "ok-echo", map[string]any{"message": "fine"})); got != "Echo: fine" {
 		t.Errorf("ok-echo: %q", got)
 	}
 	if _, err := callToolErr(c, "dead-echo", nil); err == nil {

@@ -398,14 +398,17 @@ func (t *Transport) dispatch(line []byte) {
 	case env.Method != "":
 		t.answer(env)
 	case hasID:
+		var id mcp.RequestId
+		key := string(env.ID)
+		if json.Unmarshal(env.ID, &id) == nil {
+			key = idKey(id)
+		}
 		t.mu.Lock()
-		ch := t.pending[rawIDKey(env.ID)]
+		ch := t.pending[key]
 		t.mu.Unlock()
 		if ch == nil {
 			return // a late answer to a request that gave up
 		}
-		var id mcp.RequestId
-		_ = json.Unmarshal(env.ID, &id)
 		ch <- &transport.JSONRPCResponse{JSONRPC: mcp.JSONRPC_VERSION, ID: id, Result: env.Result, Error: env.Error}
 	default:
 		t.warn("the server wrote a JSON-RPC message without method or id: " + preview(line))
@@ -470,15 +473,6 @@ func preview(b []byte) string {
 
 // idKey is the lookup key of a request id.
 func idKey(id mcp.RequestId) string { return id.String() }
-
-// rawIDKey is idKey for an id as the server wrote it.
-func rawIDKey(raw json.RawMessage) string {
-	var id mcp.RequestId
-	if err := json.Unmarshal(raw, &id); err != nil {
-		return string(raw)
-	}
-	return id.String()
-}
 
 // mergeEnv returns base with the variables of over set, replacing any of the
 // same name.
