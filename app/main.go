@@ -30,9 +30,9 @@ import (
 	"github.com/pkg/browser"
 
 	"github.com/mcptray/mcptray/hub"
-	"github.com/mcptray/mcptray/hub/settings"
 	"github.com/mcptray/mcptray/keychain"
 	"github.com/mcptray/mcptray/oauthflow"
+	"github.com/mcptray/mcptray/settings"
 )
 
 // version is stamped at build time with -ldflags "-X main.version=...".

@@ -28,7 +28,7 @@ func TestMain(m *testing.M) {
 	}
 	binaries.mcptray = filepath.Join(dir, "mcptray")
 	binaries.testserver = filepath.Join(dir, "testserver")
-	for out, pkg := range map[string]string{binaries.mcptray: ".", binaries.testserver: "../hub/internal/testserver"} {
+	for out, pkg := range map[string]string{binaries.mcptray: ".", binaries.testserver: "../testpeers/goserver"} {
 		cmd := exec.Command("go", "build", "-o", out, pkg)
 		cmd.Stderr = os.Stderr
 		if err := cmd.Run(); err != nil {

@@ -23,8 +23,8 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/mcptray/mcptray/hub"
-	"github.com/mcptray/mcptray/hub/hubtest"
 	"github.com/mcptray/mcptray/keychain"
+	"github.com/mcptray/mcptray/testpeers"
 )
 
 // testBrowser is the user at the browser: it follows every redirect, and
@@ -73,7 +73,7 @@ func (b *testBrowser) count() int {
 	return len(b.opened)
 }
 
-func startInstance(t *testing.T, settingsFile string, b *testBrowser, logs *hubtest.Buffer) (*instance, func()) {
+func startInstance(t *testing.T, settingsFile string, b *testBrowser, logs *testpeers.Buffer) (*instance, func()) {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	in, err := newInstance(options{settings: settingsFile, listen: "127.0.0.1:0"}, log, b.open)
@@ -202,12 +202,12 @@ func assertNoSecretIn(t *testing.T, dir, logs string, secrets ...string) {
 func TestOAuthWithARealAuthorizationServer(t *testing.T) {
 	verifyEvery = 300 * time.Millisecond
 	defer func() { verifyEvery = time.Minute }()
-	as := hubtest.StartOAuthServer(t, 15)
+	as := testpeers.StartOAuthServer(t, 15)
 	dir := t.TempDir()
 	settingsFile := filepath.Join(dir, "mcp_settings.json")
 	os.WriteFile(settingsFile, []byte(fmt.Sprintf(`{"mcpServers": {"protected": {"url": %q}}}`, as.MCPURL)), 0o600)
 	b := newTestBrowser(t)
-	logs := &hubtest.Buffer{}
+	logs := &testpeers.Buffer{}
 	in, stop := startInstance(t, settingsFile, b, logs)
 	defer func() {
 		if t.Failed() {
@@ -306,12 +306,12 @@ func TestOAuthWithARealAuthorizationServer(t *testing.T) {
 // TestSDKExampleServerByURLAlone signs in to the TypeScript SDK's example
 // OAuth server, configured by nothing but its URL.
 func TestSDKExampleServerByURLAlone(t *testing.T) {
-	url := hubtest.StartSDKOAuthExample(t)
+	url := testpeers.StartSDKOAuthExample(t)
 	dir := t.TempDir()
 	settingsFile := filepath.Join(dir, "mcp_settings.json")
 	os.WriteFile(settingsFile, []byte(fmt.Sprintf(`{"mcpServers": {"sdk": {"url": %q}}}`, url)), 0o600)
 	b := newTestBrowser(t)
-	logs := &hubtest.Buffer{}
+	logs := &testpeers.Buffer{}
 	in, _ := startInstance(t, settingsFile, b, logs)
 	defer func() {
 		if t.Failed() {

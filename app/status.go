@@ -18,8 +18,8 @@ import (
 	"github.com/pkg/browser"
 
 	"github.com/mcptray/mcptray/hub"
-	"github.com/mcptray/mcptray/hub/settings"
 	"github.com/mcptray/mcptray/oauthflow"
+	"github.com/mcptray/mcptray/settings"
 )
 
 // apiClient talks to the control API of the running instance.

@@ -16,7 +16,7 @@ import (
 
 	"github.com/godbus/dbus/v5"
 
-	"github.com/mcptray/mcptray/hub/hubtest"
+	"github.com/mcptray/mcptray/testpeers"
 )
 
 // watcher is a minimal StatusNotifierWatcher, the part of a tray host an
@@ -111,7 +111,7 @@ func TestTrayOverDBus(t *testing.T) {
 		t.Fatalf("own the notifications name: %v %v", reply, err)
 	}
 
-	as := hubtest.StartOAuthServer(t, 60)
+	as := testpeers.StartOAuthServer(t, 60)
 	dir := t.TempDir()
 	opened := filepath.Join(dir, "opened")
 	bin := filepath.Join(dir, "bin")

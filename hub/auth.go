@@ -10,9 +10,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/mcptray/mcptray/hub/settings"
 	"github.com/mcptray/mcptray/keychain"
 	"github.com/mcptray/mcptray/oauthflow"
+	"github.com/mcptray/mcptray/settings"
 )
 
 // Authorizer signs upstream requests with OAuth and runs sign-ins;

@@ -14,7 +14,7 @@ import (
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 
-	"github.com/mcptray/mcptray/hub/settings"
+	"github.com/mcptray/mcptray/settings"
 )
 
 // instantTransport is an upstream that answers every request at once with

@@ -11,7 +11,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
-	"github.com/mcptray/mcptray/hub/settings"
+	"github.com/mcptray/mcptray/settings"
 )
 
 // maxToolName is the longest tool name MCP allows (revision 2025-11-25).

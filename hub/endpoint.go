@@ -16,7 +16,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/mcptray/mcptray/hub/settings"
+	"github.com/mcptray/mcptray/settings"
 )
 
 // maxRequestBody bounds one POSTed message from a client.

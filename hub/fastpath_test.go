@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mcptray/mcptray/hub/internal/rawpeer"
+	"github.com/mcptray/mcptray/testpeers/rawpeer"
 )
 
 // rawSession is a client that speaks the streamable HTTP transport by hand,

@@ -22,11 +22,11 @@ import (
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 
-	"github.com/mcptray/mcptray/hub/hubtest"
-	"github.com/mcptray/mcptray/hub/settings"
+	"github.com/mcptray/mcptray/settings"
+	"github.com/mcptray/mcptray/testpeers"
 )
 
-// testServerBin is the Go test MCP server (internal/testserver), built once.
+// testServerBin is the Go test MCP server (testpeers/goserver), built once.
 var testServerBin string
 
 func TestMain(m *testing.M) {
@@ -36,7 +36,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	testServerBin = filepath.Join(dir, "testserver")
-	build := exec.Command("go", "build", "-o", testServerBin, "./internal/testserver")
+	build := exec.Command("go", "build", "-o", testServerBin, "../testpeers/goserver")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build testserver:", err)
@@ -54,7 +54,7 @@ type harness struct {
 	store    *settings.Store
 	hub      *Hub
 	base     string // http://127.0.0.1:PORT
-	logs     *hubtest.Buffer
+	logs     *testpeers.Buffer
 	stop     context.CancelFunc
 	done     chan error
 	stopOnce sync.Once
@@ -68,7 +68,7 @@ func startHub(t *testing.T, settingsJSON string, mod ...func(*Config)) *harness 
 	if err := os.WriteFile(path, []byte(settingsJSON), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	logs := &hubtest.Buffer{}
+	logs := &testpeers.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	store, err := settings.Open(path, log)
 	if err != nil {

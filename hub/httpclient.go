@@ -8,7 +8,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/mcptray/mcptray/hub/settings"
+	"github.com/mcptray/mcptray/settings"
 )
 
 // maxMessage bounds one message from an upstream server: a JSON response

@@ -24,8 +24,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/mcptray/mcptray/hub/settings"
 	"github.com/mcptray/mcptray/oauthflow"
+	"github.com/mcptray/mcptray/settings"
 )
 
 // DefaultListen is where the hub listens unless told otherwise.

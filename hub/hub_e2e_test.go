@@ -15,18 +15,18 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 
-	"github.com/mcptray/mcptray/hub/hubtest"
+	"github.com/mcptray/mcptray/testpeers"
 )
 
 // TestEverythingOverEveryTransport puts server-everything behind the hub
 // over stdio, SSE and streamable HTTP, and drives the hub with mcp-go's
 // client over both of the hub's own transports.
 func TestEverythingOverEveryTransport(t *testing.T) {
-	cmd, args := hubtest.EverythingStdio(t)
+	cmd, args := testpeers.EverythingStdio(t)
 	h := startHub(t, settingsJSON(map[string]any{
 		"ev-stdio": stdioServer(cmd, args...),
-		"ev-sse":   map[string]any{"type": "sse", "url": hubtest.StartEverything(t, "sse")},
-		"ev-http":  map[string]any{"type": "streamable-http", "url": hubtest.StartEverything(t, "streamableHttp")},
+		"ev-sse":   map[string]any{"type": "sse", "url": testpeers.StartEverything(t, "sse")},
+		"ev-http":  map[string]any{"type": "streamable-http", "url": testpeers.StartEverything(t, "streamableHttp")},
 	}))
 	h.waitConnected("ev-stdio", "ev-sse", "ev-http")
 
@@ -138,24 +138,24 @@ func TestEverythingOverEveryTransport(t *testing.T) {
 
 // TestInspectorCLI drives the hub with the MCP Inspector's CLI.
 func TestInspectorCLI(t *testing.T) {
-	cmd, args := hubtest.EverythingStdio(t)
+	cmd, args := testpeers.EverythingStdio(t)
 	h := startHub(t, settingsJSON(map[string]any{"everything": stdioServer(cmd, args...)}))
 	h.waitConnected("everything")
-	out, err := hubtest.Inspector(t, h.base+"/mcp", "--transport", "http", "--method", "tools/list")
+	out, err := testpeers.Inspector(t, h.base+"/mcp", "--transport", "http", "--method", "tools/list")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(string(out), `"everything-echo"`) {
 		t.Errorf("inspector tools/list: %s", out)
 	}
-	out, err = hubtest.Inspector(t, h.base+"/mcp", "--transport", "http", "--method", "tools/call", "--tool-name", "everything-echo", "--tool-arg", "message=inspected")
+	out, err = testpeers.Inspector(t, h.base+"/mcp", "--transport", "http", "--method", "tools/call", "--tool-name", "everything-echo", "--tool-arg", "message=inspected")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(string(out), "Echo: inspected") {
 		t.Errorf("inspector tools/call: %s", out)
 	}
-	out, err = hubtest.Inspector(t, h.base+"/sse", "--transport", "sse", "--method", "prompts/list")
+	out, err = testpeers.Inspector(t, h.base+"/sse", "--transport", "sse", "--method", "prompts/list")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +168,7 @@ func TestInspectorCLI(t *testing.T) {
 // expects connected clients to hear list_changed and see the change, while
 // the untouched server keeps its process.
 func TestSettingsEditReachesClients(t *testing.T) {
-	cmd, args := hubtest.EverythingStdio(t)
+	cmd, args := testpeers.EverythingStdio(t)
 	first := settingsJSON(map[string]any{"everything": stdioServer(cmd, args...)})
 	h := startHub(t, first)
 	h.waitConnected("everything")
@@ -258,7 +258,7 @@ func TestToolOverrides(t *testing.T) {
 // TestKilledStdioServerComesBack kills server-everything and expects the
 // hub to start it again and its tools to work again.
 func TestKilledStdioServerComesBack(t *testing.T) {
-	cmd, args := hubtest.EverythingStdio(t)
+	cmd, args := testpeers.EverythingStdio(t)
 	h := startHub(t, settingsJSON(map[string]any{"t": stdioServer(cmd, args...)}))
 	h.waitConnected("t")
 	c, _ := h.connect("/mcp", false)
@@ -309,7 +309,7 @@ func TestDeadServersDoNotDelayTheOthers(t *testing.T) {
 	refused, _ := net.Listen("tcp", "127.0.0.1:0")
 	refusedURL := "http://" + refused.Addr().String() + "/mcp"
 	refused.Close()
-	everything, everythingArgs := hubtest.EverythingStdio(t)
+	everything, everythingArgs := testpeers.EverythingStdio(t)
 	h := startHub(t, settingsJSON(map[string]any{
 		"hangs": map[string]any{"url": "http://" + ln.Addr().String() + "/mcp"},
 		"dead":  map[string]any{"url": refusedURL},
@@ -612,7 +612,7 @@ func TestControlAPI(t *testing.T) {
 // TestShutdownLeavesNoChild stops the hub and checks that the stdio server
 // and its children are gone.
 func TestShutdownLeavesNoChild(t *testing.T) {
-	cmd, args := hubtest.EverythingStdio(t)
+	cmd, args := testpeers.EverythingStdio(t)
 	h := startHub(t, settingsJSON(map[string]any{
 		"t":  stdioServer(testServerBin, "stdio"),
 		"ev": stdioServer(cmd, args...),

@@ -9,16 +9,16 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mcptray/mcptray/hub/settings"
 	"github.com/mcptray/mcptray/keychain"
 	"github.com/mcptray/mcptray/oauthflow"
+	"github.com/mcptray/mcptray/settings"
 )
 
 // TestMigratesMCPHubSecrets loads a settings file MCPHub wrote, with
 // secrets in plain text, and expects them in the secret store and out of
 // the file, every other byte of the file kept.
 func TestMigratesMCPHubSecrets(t *testing.T) {
-	orig, err := os.ReadFile(filepath.Join("settings", "testdata", "mcphub_settings.json"))
+	orig, err := os.ReadFile(filepath.Join("..", "settings", "testdata", "mcphub_settings.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,12 +1,12 @@
 //go:build unix
 
-// Package hubtest starts the real peers mcptray's tests run against: MCP
-// servers and OAuth servers from npm (pinned in peers/package-lock.json),
+// Package testpeers starts the real peers mcptray's tests run against: MCP
+// servers and OAuth servers from npm (pinned in npm/package-lock.json),
 // each on 127.0.0.1 only, each stopped when its test ends.
 //
 // The test command (scripts/test) installs the npm packages; a test that
 // finds them missing fails and says how to install them.
-package hubtest
+package testpeers
 
 import (
 	"bufio"
@@ -33,7 +33,7 @@ import (
 func PeersDir(t testing.TB) string {
 	t.Helper()
 	_, file, _, _ := runtime.Caller(0)
-	dir := filepath.Join(filepath.Dir(file), "peers")
+	dir := filepath.Join(filepath.Dir(file), "npm")
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", ".package-lock.json")); err != nil {
 		t.Fatalf("the npm test peers are not installed: run scripts/test, or npm ci --prefix %s", dir)
 	}
@@ -104,7 +104,7 @@ func (p *Process) Stop() {
 }
 
 // StartNode runs script with node, every server it starts forced onto
-// 127.0.0.1 (peers/loopback.cjs), with PORT=0 unless env sets it. It waits
+// 127.0.0.1 (npm/loopback.cjs), with PORT=0 unless env sets it. It waits
 // for the first port the script listens on, and stops it when t ends.
 func StartNode(t testing.TB, script string, args []string, env []string) *Process {
 	t.Helper()
@@ -161,14 +161,14 @@ func StartNodePorts(t testing.TB, script string, args []string, env []string, n 
 }
 
 // OAuthServer is the oidc-provider authorization server and the MCP server
-// it protects (peers/oauth-mcp.mjs).
+// it protects (npm/oauth-mcp.mjs).
 type OAuthServer struct {
 	Issuer string // the authorization server
 	MCPURL string // the protected MCP server
 	*Process
 }
 
-// StartOAuthServer runs peers/oauth-mcp.mjs with access tokens that live
+// StartOAuthServer runs npm/oauth-mcp.mjs with access tokens that live
 // ttl seconds.
 func StartOAuthServer(t testing.TB, ttl int) *OAuthServer {
 	t.Helper()

@@ -8,7 +8,7 @@
 //	testserver stdio
 //	testserver http ADDR      streamable HTTP at http://ADDR/mcp
 //	testserver raw            stdio, JSON-RPC written by hand: a tool "odd"
-//	                          whose answers no SDK would write (see raw.go)
+//	                          whose answers no SDK would write (see testpeers/rawpeer)
 //
 // MCPTRAY_TESTSERVER_DELAY (a duration) makes it wait that long before it
 // serves, like a server that takes time to start.
@@ -28,7 +28,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
-	"github.com/mcptray/mcptray/hub/internal/rawpeer"
+	"github.com/mcptray/mcptray/testpeers/rawpeer"
 )
 
 func main() {

@@ -9,7 +9,7 @@
 // It builds mcptray and the test server, runs them as separate processes on
 // 127.0.0.1, and prints one table. Run it with `task bench` or
 //
-//	go run ./hub/internal/bench [-duration 5s]
+//	go run ./testpeers/bench [-duration 5s]
 package main
 
 import (
@@ -73,7 +73,7 @@ func main() {
 	}
 	defer os.RemoveAll(tmp)
 	mcptray := build(tmp, "mcptray", "./app")
-	testserver := build(tmp, "testserver", "./hub/internal/testserver")
+	testserver := build(tmp, "testserver", "./testpeers/goserver")
 
 	// The same fast upstream, over streamable HTTP, for both ways.
 	up, upPort := startProcess(testserver, []string{"http", "127.0.0.1:0"}, nil)
