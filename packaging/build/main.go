@@ -449,7 +449,10 @@ func repoRoot() (string, error) {
 		return "", err
 	}
 	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+		// The repository's root holds the app's module; packaging/ is a
+		// module of its own, so that the app's go.mod lists only what the
+		// app uses.
+		if _, err := os.Stat(filepath.Join(dir, "app", "main.go")); err == nil {
 			return dir, nil
 		}
 		parent := filepath.Dir(dir)
