@@ -7,9 +7,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"time"
+
+	"github.com/mcptray/mcptray/internal/atomicfile"
 )
 
 // fileStore is secrets.json: the fallback where no keychain answers, mode
@@ -104,51 +105,11 @@ func (f *fileStore) saveLocked() error {
 	if err := os.MkdirAll(filepath.Dir(f.path), 0o700); err != nil {
 		return fmt.Errorf("secrets folder: %w", err)
 	}
-	if err := writeFileAtomic(f.path, append(raw, '\n')); err != nil {
+	if err := atomicfile.Write(f.path, append(raw, '\n'), atomicfile.Options{}); err != nil {
 		return fmt.Errorf("save secrets file: %w", err)
 	}
 	if fi, err := os.Stat(f.path); err == nil {
 		f.mtime, f.size = fi.ModTime(), fi.Size()
-	}
-	return nil
-}
-
-// writeFileAtomic writes data through a synced temporary file in the same
-// folder, renamed over path, with mode 0600. (The settings package has its
-// twin; this package imports only go-keyring.)
-func writeFileAtomic(path string, data []byte) (err error) {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err = tmp.Write(data); err == nil {
-		if err = tmp.Chmod(0o600); err != nil && runtime.GOOS == "windows" {
-			err = nil
-		}
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	if runtime.GOOS != "windows" {
-		if d, derr := os.Open(dir); derr == nil {
-			_ = d.Sync()
-			d.Close()
-		}
 	}
 	return nil
 }

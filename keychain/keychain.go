@@ -28,6 +28,8 @@ import (
 	"time"
 
 	"github.com/zalando/go-keyring"
+
+	"github.com/mcptray/mcptray/internal/atomicfile"
 )
 
 // Service is the keychain service name of mcptray's items.
@@ -132,6 +134,11 @@ func Open(opts Options) (*Store, error) {
 		cache:   map[string][]byte{},
 		where:   map[string]string{},
 		removed: make(chan string, 16),
+	}
+	if removed, err := atomicfile.CleanTemp(opts.File); err != nil {
+		s.log.Warn("cannot remove temporary files an interrupted save of the secrets file left", "err", err)
+	} else if len(removed) > 0 {
+		s.log.Info("removed temporary files an interrupted save of the secrets file left", "count", len(removed))
 	}
 	if opts.Mode == ModeFile {
 		s.log.Info("secrets are stored in a file, as systemConfig.secretStore asks", "file", opts.File)

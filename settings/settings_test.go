@@ -162,6 +162,38 @@ func TestFirstRunCreatesPrivateFile(t *testing.T) {
 	checkMode(t, dir, 0o700)
 }
 
+// TestOpenTidiesItsFolder: the temporary file of a save interrupted by a
+// crash is removed at the next start, and the default settings folder, which
+// holds secrets.json too, is made private when it was not; a folder the user
+// chose keeps its mode.
+func TestOpenTidiesItsFolder(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no Unix modes on Windows")
+	}
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	path, err := DefaultPath()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(dir, 0o755)
+	leftover := filepath.Join(dir, ".mcp_settings.json.tmp-4242")
+	os.WriteFile(leftover, []byte("{half"), 0o600)
+	openStore(t, path)
+	checkMode(t, dir, 0o700)
+	if _, err := os.Stat(leftover); !os.IsNotExist(err) {
+		t.Errorf("the interrupted save's temporary file is still there (%v)", err)
+	}
+
+	own := t.TempDir()
+	os.Chmod(own, 0o755)
+	openStore(t, filepath.Join(own, "mcp_settings.json"))
+	checkMode(t, own, 0o755)
+}
+
 func TestSaveIsAtomicAndPrivate(t *testing.T) {
 	path := copyFixture(t, "mcphub_settings.json")
 	if err := os.Chmod(path, 0o644); err != nil {

@@ -10,11 +10,14 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+
+	"github.com/mcptray/mcptray/internal/atomicfile"
 )
 
 // ErrFileInvalid is wrapped by Modify's error when the file on disk does not
@@ -74,13 +77,29 @@ func Open(path string, logger *slog.Logger) (*Store, error) {
 		abs = real
 	}
 	s := &Store{path: abs, log: logger, subs: map[chan *Settings]struct{}{}}
+	dir := filepath.Dir(abs)
+	_, statErr := os.Stat(dir)
+	// The folder is mcptray's when mcptray makes it, or when it is the
+	// default one: it holds secrets.json too, so it is kept 0700. A folder
+	// the user chose for their own files keeps its mode.
+	if def, err := DefaultPath(); errors.Is(statErr, fs.ErrNotExist) || err == nil && filepath.Dir(def) == dir {
+		was, err := atomicfile.PrivateDir(dir)
+		if err != nil {
+			return nil, fmt.Errorf("settings folder: %w", err)
+		}
+		if was != 0 {
+			logger.Warn("the settings folder could be read by other users; made it private (0700)", "path", dir, "mode", was.String())
+		}
+	}
+	if removed, err := atomicfile.CleanTemp(abs); err != nil {
+		logger.Warn("cannot remove temporary files an interrupted save left", "err", err)
+	} else if len(removed) > 0 {
+		logger.Info("removed temporary files an interrupted save left", "files", strings.Join(removed, ", "))
+	}
 	data, err := os.ReadFile(abs)
 	if errors.Is(err, fs.ErrNotExist) {
-		if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
-			return nil, fmt.Errorf("create settings folder: %w", err)
-		}
 		data = []byte(Empty)
-		if err := writeFileAtomic(abs, data); err != nil {
+		if err := atomicfile.Write(abs, data, atomicfile.Options{}); err != nil {
 			return nil, fmt.Errorf("create settings file: %w", err)
 		}
 		logger.Info("created settings file", "path", abs)
@@ -182,14 +201,14 @@ func (s *Store) Modify(fn func(*Settings) error) error {
 			return err
 		}
 		if disk == nil || !bytes.Equal(out, disk) { // a change that changes nothing writes nothing
-			err = writeFileAtomicIf(s.path, out, func() bool {
+			err = atomicfile.Write(s.path, out, atomicfile.Options{Unchanged: func() bool {
 				now, err := os.ReadFile(s.path)
 				if disk == nil {
 					return errors.Is(err, fs.ErrNotExist)
 				}
 				return err == nil && bytes.Equal(now, disk)
-			})
-			if errors.Is(err, errChangedMeanwhile) {
+			}})
+			if errors.Is(err, atomicfile.ErrChanged) {
 				continue
 			}
 			if err != nil {
@@ -311,63 +330,4 @@ func errString(err error) string {
 		return ""
 	}
 	return err.Error()
-}
-
-var errChangedMeanwhile = errors.New("file changed while being saved")
-
-// writeFileAtomic writes data to path through a temporary file in the same
-// folder, synced and renamed over path, with mode 0600.
-func writeFileAtomic(path string, data []byte) error {
-	return writeFileAtomicIf(path, data, nil)
-}
-
-// writeFileAtomicIf is writeFileAtomic that checks, just before the rename,
-// that still holds; if it does not, it gives up with errChangedMeanwhile.
-func writeFileAtomicIf(path string, data []byte, still func() bool) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			os.Remove(tmp)
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err = f.Chmod(0o600); err != nil && runtime.GOOS != "windows" {
-		f.Close()
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if still != nil && !still() {
-		return errChangedMeanwhile
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return err
-	}
-	syncDir(dir)
-	return nil
-}
-
-// syncDir makes a rename in dir durable. Windows cannot open a folder for
-// syncing, and commits renames on its own.
-func syncDir(dir string) {
-	if runtime.GOOS == "windows" {
-		return
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
 }
