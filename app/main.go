@@ -232,23 +232,20 @@ func newInstance(o options, log *slog.Logger, open func(context.Context, string)
 	return &instance{log: log, store: store, secrets: secrets, auth: auth, hub: h}, nil
 }
 
-// run serves until ctx ends and waits for everything to stop.
+// run serves until ctx ends and waits for everything to stop: the
+// settings watch, the secret store's checks, OAuth's background work and
+// the hub.
 func (in *instance) run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	wg.Go(func() { in.secrets.Run(ctx) })
-	wg.Go(func() { in.auth.Run(ctx) })
 	wg.Go(func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case name := <-in.secrets.Removed():
-				in.auth.SecretsRemoved(name)
-			}
+		if err := in.store.Run(ctx); err != nil {
+			in.log.Error("the settings watch stopped", "err", err)
 		}
 	})
+	wg.Go(func() { in.secrets.Run(ctx) })
+	wg.Go(func() { in.auth.Run(ctx) })
 	err := in.hub.Run(ctx)
 	cancel()
 	wg.Wait()

@@ -24,6 +24,7 @@ import (
 
 	"github.com/mcptray/mcptray/hub"
 	"github.com/mcptray/mcptray/keychain"
+	"github.com/mcptray/mcptray/oauthflow"
 	"github.com/mcptray/mcptray/testpeers"
 )
 
@@ -276,7 +277,7 @@ func TestOAuthWithARealAuthorizationServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var a hub.Authorization
+	var a oauthflow.Authorization
 	json.NewDecoder(resp.Body).Decode(&a)
 	resp.Body.Close()
 	if !strings.HasPrefix(a.URL, as.Issuer) {

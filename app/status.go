@@ -153,7 +153,7 @@ func authorize(o options, name string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var a hub.Authorization
+	var a oauthflow.Authorization
 	if err := c.do(http.MethodPost, "/api/servers/"+url.PathEscape(name)+"/authorize?browser=false", &a); err != nil {
 		return err
 	}

@@ -240,7 +240,7 @@ func (t *tray) do(ctx context.Context, a action) error {
 	case actAuthorize:
 		ctx, cancel := context.WithTimeout(ctx, time.Minute)
 		defer cancel()
-		_, err := h.Authorize(ctx, a.server, true)
+		_, err := t.in.auth.Authorize(ctx, a.server, true)
 		return err
 	case actReconnect:
 		return h.Reconnect(a.server)
@@ -251,7 +251,7 @@ func (t *tray) do(ctx context.Context, a action) error {
 	case actSignOut:
 		ctx, cancel := context.WithTimeout(ctx, time.Minute)
 		defer cancel()
-		return h.SignOut(ctx, a.server)
+		return t.in.auth.SignOut(ctx, a.server)
 	case actDetails:
 		return browser.OpenURL(h.BaseURL() + "/api/servers/" + url.PathEscape(a.server) + "?format=text")
 	case actOpenSettings:

@@ -20,13 +20,15 @@ type ServerList struct {
 	Secrets       *keychain.Status `json:"secrets,omitempty"` // where secrets are kept
 }
 
-// Authorization is the answer of POST /api/servers/{name}/authorize.
-type Authorization struct {
-	URL string `json:"authorizationUrl"`
-}
-
-// apiRoutes adds the control API: the same operations the tray offers.
+// apiRoutes adds the control API: the same operations the tray offers. The
+// sign-in actions (authorize, signout) and the redirect URI are OAuth's own
+// handler's.
 func (h *Hub) apiRoutes(mux *http.ServeMux) {
+	if h.auth != nil {
+		mux.Handle("GET /oauth/callback", h.auth)
+		mux.Handle("POST /api/servers/{name}/authorize", h.auth)
+		mux.Handle("POST /api/servers/{name}/signout", h.auth)
+	}
 	mux.HandleFunc("GET /api/health", h.health)
 	mux.HandleFunc("GET /api/servers", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, h.List())
@@ -54,16 +56,9 @@ func (h *Hub) apiRoutes(mux *http.ServeMux) {
 			err = h.SetEnabled(name, true)
 		case "disable":
 			err = h.SetEnabled(name, false)
-		case "authorize":
-			// ?browser=false when the caller shows the URL itself.
-			var u string
-			u, err = h.Authorize(r.Context(), name, r.URL.Query().Get("browser") != "false")
-			if err == nil {
-				writeJSON(w, http.StatusOK, Authorization{URL: u})
-				return
-			}
-		case "signout":
-			err = h.SignOut(r.Context(), name)
+		case "authorize", "signout":
+			// Served by OAuth's handler, when this process has OAuth.
+			err = errors.New("OAuth is not available in this process")
 		default:
 			writeError(w, http.StatusNotFound, "unknown action "+r.PathValue("action"))
 			return

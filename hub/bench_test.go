@@ -44,7 +44,8 @@ func benchView(b *testing.B) (*view, string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	u := newUpstream(h, "s", &settings.Server{Command: "x"})
+	h.events["s"] = &eventLog{}
+	u := newUpstream(h.upstreamEnv("s"), "s", &settings.Server{Command: "x"})
 	sess := &session{tr: &instantTransport{result: json.RawMessage(`{"content":[{"type":"text","text":"benchmark payload of a modest size, like most tool arguments"}]}`)}}
 	u.sess.Store(sess)
 	u.lists.Store(&lists{tools: []mcp.Tool{{Name: "echo", RawInputSchema: json.RawMessage(`{"type":"object","properties":{"text":{"type":"string"}}}`)}}})

@@ -188,7 +188,7 @@ func (u *upstream) forwardRaw(ctx context.Context, method string, params json.Ra
 
 // callContext bounds a call by the server's timeout.
 func (u *upstream) callContext(ctx context.Context) (context.Context, context.CancelFunc, time.Duration) {
-	timeout := callTimeout(u.cfg.Load(), u.hub.callTimeout)
+	timeout := callTimeout(u.cfg.Load(), u.callTimeout)
 	ctx, cancel := context.WithTimeoutCause(ctx, timeout, errCallTimeout)
 	return ctx, cancel, timeout
 }

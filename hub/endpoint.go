@@ -39,9 +39,10 @@ func (e *AlreadyRunningError) Error() string {
 // bearer keys are configured: the hub would otherwise hand the user's MCP
 // servers to anyone on the network.
 func (h *Hub) Listen() error {
-	h.listenMu.Lock()
-	defer h.listenMu.Unlock()
-	if len(h.listeners) > 0 {
+	h.mu.Lock()
+	listening := len(h.listeners) > 0
+	h.mu.Unlock()
+	if listening {
 		return nil
 	}
 	host, port, _ := net.SplitHostPort(h.listen)
@@ -64,15 +65,24 @@ func (h *Hub) Listen() error {
 		}
 		return fmt.Errorf("listen on %s: %w", first, err)
 	}
-	h.listeners = append(h.listeners, ln)
+	lns := []net.Listener{ln}
 	if host == "127.0.0.1" || host == "localhost" {
 		_, actual, _ := net.SplitHostPort(ln.Addr().String())
 		if ln6, err := net.Listen("tcp", net.JoinHostPort("::1", actual)); err == nil {
-			h.listeners = append(h.listeners, ln6)
+			lns = append(lns, ln6)
 		} else {
 			h.log.Debug("not listening on [::1]", "err", err)
 		}
 	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.listeners) > 0 { // another Listen won meanwhile
+		for _, l := range lns {
+			l.Close()
+		}
+		return nil
+	}
+	h.listeners = lns
 	return nil
 }
 
@@ -98,8 +108,8 @@ func probeRunning(addr string) *AlreadyRunningError {
 // Addr returns the address the hub listens on (the first, for IPv4), or the
 // configured one before Listen.
 func (h *Hub) Addr() string {
-	h.listenMu.Lock()
-	defer h.listenMu.Unlock()
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	if len(h.listeners) > 0 {
 		return h.listeners[0].Addr().String()
 	}
@@ -133,9 +143,6 @@ func (h *Hub) Handler() http.Handler {
 	mux.HandleFunc("/messages", h.serveMessages)
 	mux.HandleFunc("/sse/{name}/messages", h.serveMessages)
 	h.apiRoutes(mux)
-	if h.auth != nil {
-		mux.Handle("GET /oauth/callback", h.auth)
-	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint; MCP clients connect to "+h.Endpoint())
 	})

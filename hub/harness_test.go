@@ -87,7 +87,13 @@ func startHub(t *testing.T, settingsJSON string, mod ...func(*Config)) *harness 
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	hs := &harness{t: t, path: path, store: store, hub: h, base: "http://" + h.Addr(), logs: logs, stop: cancel, done: make(chan error, 1)}
-	go func() { hs.done <- h.Run(ctx) }()
+	go func() {
+		watched := make(chan struct{})
+		go func() { store.Run(ctx); close(watched) }()
+		err := h.Run(ctx)
+		<-watched
+		hs.done <- err
+	}()
 	t.Cleanup(func() {
 		hs.shutdown()
 		if t.Failed() {

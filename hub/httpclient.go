@@ -7,8 +7,6 @@ import (
 	"mime"
 	"net/http"
 	"time"
-
-	"github.com/mcptray/mcptray/settings"
 )
 
 // maxMessage bounds one message from an upstream server: a JSON response
@@ -32,10 +30,10 @@ func newHTTPTransport() *http.Transport {
 // httpClient returns the HTTP client for an upstream's transport: the size
 // bound, and OAuth when the hub has it. It has no timeout of its own:
 // streams stay open, and calls end with their context.
-func (h *Hub) httpClient(u *upstream, srv *settings.Server) *http.Client {
+func (h *Hub) httpClient(server string) *http.Client {
 	var rt http.RoundTripper = &limitTransport{base: h.httpTransport, max: maxMessage}
 	if h.auth != nil {
-		rt = h.auth.Transport(u.name, h.oauthConfig(srv), rt)
+		rt = h.auth.Transport(server, rt)
 	}
 	return &http.Client{Transport: rt}
 }

@@ -11,7 +11,6 @@ package hub
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -24,6 +23,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mcptray/mcptray/internal/broadcast"
 	"github.com/mcptray/mcptray/oauthflow"
 	"github.com/mcptray/mcptray/settings"
 )
@@ -46,7 +46,7 @@ type Config struct {
 	LookupEnv func(string) (string, bool)
 	// Auth runs OAuth for HTTP servers; without it, a server that asks
 	// for a sign-in stays in needs_authorization.
-	Auth Authorizer
+	Auth Auth
 	// Secrets tells where secrets are kept, for the control API.
 	Secrets SecretStore
 }
@@ -59,39 +59,32 @@ type Hub struct {
 	version     string
 	callTimeout time.Duration
 	lookupEnv   func(string) (string, bool)
-	auth        Authorizer
+	auth        Auth
 	secrets     SecretStore
-	mirror      mirror
 
-	// mu guards upstreams, order and views: the hub's shape, which apply
-	// changes. It is never held across I/O.
-	mu        sync.Mutex
-	upstreams map[string]*upstream
-	order     []string // server names in the settings' order
-	views     map[string]*view
+	// mu guards upstreams, order, views, events, configured, listeners and
+	// waiters: the hub's shape. It is never held across I/O.
+	mu         sync.Mutex
+	upstreams  map[string]*upstream
+	order      []string // server names in the settings' order
+	views      map[string]*view
+	events     map[string]*eventLog // by server; they outlive its connections
+	configured map[string]bool      // servers OAuth was told of
+	listeners  []net.Listener
+	waiters    []chan struct{} // closed after the next rebuild of the views
 
 	routes atomic.Pointer[routeTable] // what the HTTP handler serves
 	sep    atomic.Pointer[string]
 
-	runCtx context.Context // for the upstreams apply starts
-	wg     sync.WaitGroup  // upstream goroutines and their stops
+	runCtx  context.Context // for the upstreams apply starts
+	wg      sync.WaitGroup  // upstream goroutines and their stops
+	started atomic.Bool     // Run has started managing
+	stopped chan struct{}   // closed when it stopped
 
-	// applyMu serializes apply, which the managing goroutine and the control
-	// API both call: two at once could start an upstream the other stops.
-	// apply does no I/O (stops run in goroutines), so holding it is cheap.
-	applyMu sync.Mutex
-
-	catalogDirty chan struct{}
-	lastProblems string // only the managing goroutine uses it
-
-	waitMu  sync.Mutex      // guards waiters
-	waiters []chan struct{} // closed after the next rebuild of the views
-
-	changeMu sync.Mutex // guards changeCh
-	changeCh chan struct{}
-
-	listenMu  sync.Mutex // guards listeners
-	listeners []net.Listener
+	changed      broadcast.Signal   // a server's status changed
+	catalogDirty chan struct{}      // the views must be rebuilt
+	applyNow     chan chan struct{} // apply the settings in effect now, then close the channel
+	lastProblems string             // only the managing goroutine uses it
 
 	httpTransport *http.Transport // shared by HTTP upstreams
 }
@@ -134,15 +127,14 @@ func New(cfg Config) (*Hub, error) {
 		lookupEnv:     cfg.LookupEnv,
 		upstreams:     map[string]*upstream{},
 		views:         map[string]*view{},
+		events:        map[string]*eventLog{},
+		configured:    map[string]bool{},
 		catalogDirty:  make(chan struct{}, 1),
-		changeCh:      make(chan struct{}),
+		applyNow:      make(chan chan struct{}),
+		stopped:       make(chan struct{}),
 		httpTransport: newHTTPTransport(),
 		auth:          cfg.Auth,
 		secrets:       cfg.Secrets,
-		mirror:        mirror{pending: map[string]oauthflow.Metadata{}, wake: make(chan struct{}, 1)},
-	}
-	if h.auth != nil {
-		h.auth.SetListener(h)
 	}
 	sep := settings.DefaultSeparator
 	h.sep.Store(&sep)
@@ -153,7 +145,8 @@ func New(cfg Config) (*Hub, error) {
 func (h *Hub) separator() string { return *h.sep.Load() }
 
 // Run serves until ctx ends, then stops every server and waits for them. It
-// listens first if Listen was not called.
+// listens first if Listen was not called. The settings store's watch
+// (settings.Store.Run) is the caller's to run.
 func (h *Hub) Run(ctx context.Context) error {
 	if err := h.Listen(); err != nil {
 		return err
@@ -170,23 +163,21 @@ func (h *Hub) Run(ctx context.Context) error {
 	srv.BaseContext = func(net.Listener) context.Context { return serveCtx }
 
 	var wg sync.WaitGroup
-	wg.Go(func() {
-		if err := h.store.Run(ctx); err != nil {
-			h.log.Error("settings watch stopped", "err", err)
-		}
-	})
-	h.listenMu.Lock()
-	for _, ln := range h.listeners {
+	h.mu.Lock()
+	listeners := slices.Clone(h.listeners)
+	h.mu.Unlock()
+	for _, ln := range listeners {
 		wg.Go(func() {
 			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				h.log.Error("serving stopped", "addr", ln.Addr().String(), "err", err)
 			}
 		})
 	}
-	h.listenMu.Unlock()
 	h.log.Info("hub ready", "endpoint", h.Endpoint(), "settings", h.store.Path())
 
+	h.started.Store(true)
 	h.manage(ctx)
+	close(h.stopped)
 
 	stopServing()
 	sctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
@@ -204,13 +195,18 @@ func (h *Hub) Run(ctx context.Context) error {
 	return nil
 }
 
-// manage applies settings changes and rebuilds the views until ctx ends,
-// then stops every upstream.
+// manage applies settings changes, acts on authorization changes and
+// rebuilds the views until ctx ends, then stops every upstream. It is the
+// only goroutine that changes the hub's shape.
 func (h *Hub) manage(ctx context.Context) {
-	sub, cancel := h.store.Subscribe()
-	defer cancel()
-	h.migrateSecrets(ctx, h.store.Current())
+	settingsChanged := h.store.Changes()
+	h.configureAuth(ctx, h.store.Current())
 	h.apply(h.store.Current())
+	var authChanged <-chan struct{}
+	if h.auth != nil {
+		authChanged = h.auth.Changes()
+		h.authChanged()
+	}
 	const batch = 20 * time.Millisecond // many servers connecting at once make one list change
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
@@ -233,18 +229,26 @@ func (h *Hub) manage(ctx context.Context) {
 				h.stopUpstream(u)
 			}
 			return
-		case st := <-sub:
-			h.migrateSecrets(ctx, st)
+		case <-settingsChanged:
+			settingsChanged = h.store.Changes()
+			st := h.store.Current()
+			h.configureAuth(ctx, st)
 			h.apply(st)
-		case <-h.mirror.wake:
-			h.writeMirror()
+		case done := <-h.applyNow:
+			st := h.store.Current()
+			h.configureAuth(ctx, st)
+			h.apply(st)
+			close(done)
+		case <-authChanged:
+			authChanged = h.auth.Changes()
+			h.authChanged()
 		case <-h.catalogDirty:
 			timer.Reset(batch)
 		case <-timer.C:
-			h.waitMu.Lock()
+			h.mu.Lock()
 			done := h.waiters
 			h.waiters = nil
-			h.waitMu.Unlock()
+			h.mu.Unlock()
 			h.rebuildViews()
 			for _, ch := range done {
 				close(ch)
@@ -254,10 +258,9 @@ func (h *Hub) manage(ctx context.Context) {
 }
 
 // apply makes the running hub match st: it starts added servers, stops
-// removed ones, restarts changed ones and leaves the rest alone.
+// removed ones, restarts changed ones and leaves the rest alone. Only the
+// managing goroutine calls it.
 func (h *Hub) apply(st *settings.Settings) {
-	h.applyMu.Lock()
-	defer h.applyMu.Unlock()
 	sep := st.Separator()
 	h.sep.Store(&sep)
 	names := st.ServerNames()
@@ -270,14 +273,17 @@ func (h *Hub) apply(st *settings.Settings) {
 		cfg := st.Servers[name]
 		u := h.upstreams[name]
 		switch {
-		case u != nil && connectionKey(u.cfg.Load()) == connectionKey(cfg):
-			u.cfg.Store(cfg) // only overrides changed: no reconnect
+		case u != nil && u.cfg.Load().ConnectionKey() == cfg.ConnectionKey():
+			u.cfg.Store(cfg) // nothing the connection depends on changed
 			next[name] = u
 		default:
 			if u != nil {
 				stop = append(stop, u)
 			}
-			nu := newUpstream(h, name, cfg)
+			if h.events[name] == nil {
+				h.events[name] = &eventLog{}
+			}
+			nu := newUpstream(h.upstreamEnv(name), name, cfg)
 			next[name] = nu
 			if cfg.IsEnabled() {
 				start = append(start, nu)
@@ -287,6 +293,7 @@ func (h *Hub) apply(st *settings.Settings) {
 	for name, u := range h.upstreams {
 		if next[name] == nil {
 			stop = append(stop, u)
+			delete(h.events, name)
 		}
 	}
 	h.upstreams, h.order = next, names
@@ -295,16 +302,34 @@ func (h *Hub) apply(st *settings.Settings) {
 
 	for _, u := range stop {
 		h.log.Info("stopping server", "server", u.name)
-		if h.auth != nil && next[u.name] == nil {
-			h.auth.Forget(u.name)
-		}
 		h.wg.Go(func() { h.stopUpstream(u) })
 	}
 	for _, u := range start {
 		h.startUpstream(u)
 	}
 	h.catalogChanged()
-	h.changed()
+	h.changed.Notify()
+}
+
+// upstreamEnv is what an upstream named name gets of the hub. h.mu must be
+// held.
+func (h *Hub) upstreamEnv(name string) upstreamEnv {
+	env := upstreamEnv{
+		log:           h.log.With("server", name),
+		version:       h.version,
+		callTimeout:   h.callTimeout,
+		lookupEnv:     h.lookupEnv,
+		separator:     h.separator,
+		httpClient:    func() *http.Client { return h.httpClient(name) },
+		statusChanged: h.changed.Notify,
+		listsChanged:  h.catalogChanged,
+		listsShown:    h.catalogSynced,
+		events:        h.events[name],
+	}
+	if h.auth != nil {
+		env.summary = func() *oauthflow.Summary { return h.auth.Summary(name) }
+	}
+	return env
 }
 
 func (h *Hub) startUpstream(u *upstream) {
@@ -322,23 +347,6 @@ func (h *Hub) stopUpstream(u *upstream) {
 	}
 	u.cancel()
 	<-u.done
-}
-
-// connectionKey is what of a server's settings its connection depends on:
-// per-item overrides and the metadata mcptray mirrors after an authorization
-// change without a reconnect.
-func connectionKey(s *settings.Server) string {
-	c := *s
-	c.Tools, c.Prompts, c.Resources = nil, nil, nil
-	if s.OAuth != nil {
-		o := *s.OAuth
-		o.Issuer, o.RegisteredClient, o.Registration, o.Discovered = "", "", "", nil
-		o.GrantedScopes, o.ExpiresAt, o.AuthorizedAt, o.TokenStore = nil, "", "", ""
-		o.AccessToken, o.RefreshToken, o.PendingAuthorization = "", "", nil
-		c.OAuth = &o
-	}
-	b, _ := json.Marshal(c)
-	return string(b)
 }
 
 // applyViewsLocked makes a view for every server and group, and the route
@@ -398,9 +406,9 @@ func (h *Hub) closeView(v *view) {
 // is closed once it is done.
 func (h *Hub) catalogSynced() <-chan struct{} {
 	ch := make(chan struct{})
-	h.waitMu.Lock()
+	h.mu.Lock()
 	h.waiters = append(h.waiters, ch)
-	h.waitMu.Unlock()
+	h.mu.Unlock()
 	h.catalogChanged()
 	return ch
 }
@@ -413,21 +421,9 @@ func (h *Hub) catalogChanged() {
 	}
 }
 
-// changed wakes whoever waits on Changes.
-func (h *Hub) changed() {
-	h.changeMu.Lock()
-	close(h.changeCh)
-	h.changeCh = make(chan struct{})
-	h.changeMu.Unlock()
-}
-
 // Changes returns a channel that is closed at the next change of any
 // server's status. Call it again for the change after.
-func (h *Hub) Changes() <-chan struct{} {
-	h.changeMu.Lock()
-	defer h.changeMu.Unlock()
-	return h.changeCh
-}
+func (h *Hub) Changes() <-chan struct{} { return h.changed.C() }
 
 // Snapshot returns every server's status, in the settings' order.
 func (h *Hub) Snapshot() []ServerStatus {
@@ -450,7 +446,14 @@ func (h *Hub) Details(name string) (ServerDetails, bool) {
 	if u == nil {
 		return ServerDetails{}, false
 	}
-	return ServerDetails{ServerStatus: u.Status(), Events: u.events.list()}, true
+	events := u.events.list()
+	if h.auth != nil {
+		for _, st := range h.auth.Trace(name) {
+			events = append(events, Event{Time: st.Time, Level: st.Level, Message: "oauth: " + st.Message})
+		}
+		slices.SortStableFunc(events, func(a, b Event) int { return a.Time.Compare(b.Time) })
+	}
+	return ServerDetails{ServerStatus: u.Status(), Events: events}, true
 }
 
 // ErrUnknownServer is returned for a server name that is not in the settings.
@@ -489,7 +492,26 @@ func (h *Hub) SetEnabled(name string, enabled bool) error {
 	if err != nil {
 		return err
 	}
-	h.apply(h.store.Current())
+	return h.applied()
+}
+
+// applied has the managing goroutine apply the settings in effect, and
+// waits until it did, so that a change made through the API is in effect
+// when the API answers.
+func (h *Hub) applied() error {
+	if !h.started.Load() {
+		return nil // Run applies the settings when it starts
+	}
+	done := make(chan struct{})
+	select {
+	case h.applyNow <- done:
+	case <-h.stopped:
+		return nil
+	}
+	select {
+	case <-done:
+	case <-h.stopped:
+	}
 	return nil
 }
 

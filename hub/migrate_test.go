@@ -42,7 +42,7 @@ func TestMigratesMCPHubSecrets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.migrateSecrets(context.Background(), store.Current())
+	h.configureAuth(context.Background(), store.Current())
 
 	after, _ := os.ReadFile(path)
 	for _, secret := range []string{"fake-linear-secret-0000", "fake-access-token-0000", "fake-refresh-token-0000", "fake-verifier-0000"} {
@@ -81,7 +81,7 @@ func TestMigratesMCPHubSecrets(t *testing.T) {
 
 	// A second pass finds nothing left to move and writes nothing.
 	before, _ := os.Stat(path)
-	h.migrateSecrets(context.Background(), store.Current())
+	h.configureAuth(context.Background(), store.Current())
 	if now, _ := os.Stat(path); !now.ModTime().Equal(before.ModTime()) {
 		t.Error("a second migration rewrote the file")
 	}

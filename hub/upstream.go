@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -53,17 +54,38 @@ const (
 	listAll = listTools | listPrompts | listResources
 )
 
+// upstreamEnv is what an upstream needs of the hub, handed to it when it is
+// made: the upstream never reaches into the hub itself.
+type upstreamEnv struct {
+	log         *slog.Logger // with the server's name
+	version     string       // mcptray's, for the handshake
+	callTimeout time.Duration
+	lookupEnv   func(string) (string, bool)
+	separator   func() string       // the settings' nameSeparator now
+	httpClient  func() *http.Client // for an HTTP transport: the size bound, and OAuth
+	summary     func() *oauthflow.Summary
+	// statusChanged tells the hub that the server's status changed.
+	statusChanged func()
+	// listsChanged tells it that the server's lists changed; listsShown
+	// asks for the views to be rebuilt and returns a channel closed once
+	// they show the lists.
+	listsChanged func()
+	listsShown   func() <-chan struct{}
+	events       *eventLog // the server's; it outlives its connections
+}
+
 // upstream is one configured server and its connection, kept up by run.
 type upstream struct {
 	name string
-	hub  *Hub
-	cfg  atomic.Pointer[settings.Server] // as in the settings, placeholders kept
-	log  *slog.Logger
+	upstreamEnv
+	cfg atomic.Pointer[settings.Server] // as in the settings, placeholders kept
 
 	sess  atomic.Pointer[session] // nil while not connected
 	lists atomic.Pointer[lists]
 
-	events eventLog
+	// authState is the authorization state the hub last acted on; only
+	// the hub's managing goroutine uses it.
+	authState string
 
 	mu     sync.Mutex // guards status
 	status ServerStatus
@@ -76,12 +98,11 @@ type upstream struct {
 	done   chan struct{} // closed when run has returned
 }
 
-func newUpstream(h *Hub, name string, cfg *settings.Server) *upstream {
+func newUpstream(env upstreamEnv, name string, cfg *settings.Server) *upstream {
 	u := &upstream{
-		name:      name,
-		hub:       h,
-		log:       h.log.With("server", name),
-		reconnect: make(chan struct{}, 1),
+		name:        name,
+		upstreamEnv: env,
+		reconnect:   make(chan struct{}, 1),
 		refresh:   make(chan struct{}, 1),
 		done:      make(chan struct{}),
 	}
@@ -101,8 +122,8 @@ func (u *upstream) Status() ServerStatus {
 	u.mu.Unlock()
 	l := u.lists.Load()
 	st.Tools, st.Prompts, st.Resources, st.ResourceTemplates = len(l.tools), len(l.prompts), len(l.resources), len(l.templates)
-	if u.hub.auth != nil {
-		st.OAuth = u.hub.auth.Summary(u.name)
+	if u.summary != nil {
+		st.OAuth = u.summary()
 	}
 	return st
 }
@@ -112,7 +133,7 @@ func (u *upstream) setStatus(f func(*ServerStatus)) {
 	u.mu.Lock()
 	f(&u.status)
 	u.mu.Unlock()
-	u.hub.changed()
+	u.statusChanged()
 }
 
 func (u *upstream) event(level slog.Level, msg string, args ...any) {
@@ -166,7 +187,7 @@ func (u *upstream) run(ctx context.Context) {
 			})
 			u.sess.Store(nil)
 			u.lists.Store(&lists{})
-			u.hub.catalogChanged()
+			u.listsChanged()
 			stop()
 			if ctx.Err() != nil {
 				return
@@ -292,14 +313,14 @@ func (u *upstream) serve(ctx context.Context, sess *session) error {
 // closes what was started; it is not nil when something was.
 func (u *upstream) connect(ctx context.Context) (sess *session, stop func(), err error) {
 	cfg := u.cfg.Load()
-	sep := u.hub.separator()
+	sep := u.separator()
 	if err := settings.CheckServerName(u.name, sep); err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", errPermanent, err)
 	}
 	if cfg.Kind() == settings.TypeOpenAPI {
 		return nil, nil, fmt.Errorf("%w: mcptray does not run MCPHub's openapi servers", errPermanent)
 	}
-	resolved, err := cfg.Resolve(u.hub.lookupEnv)
+	resolved, err := cfg.Resolve(u.lookupEnv)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", errPermanent, err)
 	}
@@ -323,7 +344,7 @@ func (u *upstream) connect(ctx context.Context) (sess *session, stop func(), err
 	}
 	cctx, cancel := context.WithTimeout(ctx, max(connectTimeout, callTimeout(cfg, 0)))
 	defer cancel()
-	if err := sess.initialize(cctx, u.hub.version); err != nil {
+	if err := sess.initialize(cctx, u.version); err != nil {
 		return nil, stop, err
 	}
 	if err := u.fetchLists(cctx, sess, listAll); err != nil {
@@ -333,7 +354,7 @@ func (u *upstream) connect(ctx context.Context) (sess *session, stop func(), err
 	// Connected means that clients see the server's tools: wait for the
 	// views to include them.
 	select {
-	case <-u.hub.catalogSynced():
+	case <-u.listsShown():
 	case <-ctx.Done():
 		return nil, stop, ctx.Err()
 	}
@@ -375,7 +396,7 @@ func (u *upstream) newTransport(cfg *settings.Server) (transport.Interface, <-ch
 		var once sync.Once
 		t, err := transport.NewSSE(cfg.URL,
 			transport.WithHeaders(cfg.Headers),
-			transport.WithHTTPClient(u.hub.httpClient(u, cfg)),
+			transport.WithHTTPClient(u.httpClient()),
 			transport.WithSSELogger(u.log),
 		)
 		if err != nil {
@@ -386,7 +407,7 @@ func (u *upstream) newTransport(cfg *settings.Server) (transport.Interface, <-ch
 	case settings.TypeStreamableHTTP:
 		t, err := transport.NewStreamableHTTP(cfg.URL,
 			transport.WithHTTPHeaders(cfg.Headers),
-			transport.WithHTTPBasicClient(u.hub.httpClient(u, cfg)),
+			transport.WithHTTPBasicClient(u.httpClient()),
 			transport.WithContinuousListening(),
 			transport.WithHTTPLogger(u.log),
 		)
@@ -483,8 +504,8 @@ func (u *upstream) fetchLists(ctx context.Context, sess *session, kinds uint32) 
 		next.templates = decodeAll[mcp.ResourceTemplate](u, items, "resource template")
 	}
 	u.lists.Store(&next)
-	u.hub.catalogChanged()
-	u.hub.changed()
+	u.listsChanged()
+	u.statusChanged()
 	return nil
 }
 

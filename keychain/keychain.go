@@ -30,6 +30,7 @@ import (
 	"github.com/zalando/go-keyring"
 
 	"github.com/mcptray/mcptray/internal/atomicfile"
+	"github.com/mcptray/mcptray/internal/broadcast"
 )
 
 // Service is the keychain service name of mcptray's items.
@@ -94,7 +95,7 @@ type Store struct {
 	reason  string            // why new secrets go to the file, in auto mode
 	problem string            // the last keychain error, while it lasts
 
-	removed chan string // keys removed outside mcptray, for Removed
+	changes broadcast.Signal // secrets removed outside mcptray
 }
 
 // Open makes a store. In ModeAuto it checks, within the timeout, that the
@@ -133,7 +134,6 @@ func Open(opts Options) (*Store, error) {
 		calls:   callGuard{timeout: opts.Timeout, sem: make(chan struct{}, 1)},
 		cache:   map[string][]byte{},
 		where:   map[string]string{},
-		removed: make(chan string, 16),
 	}
 	if removed, err := atomicfile.CleanTemp(opts.File); err != nil {
 		s.log.Warn("cannot remove temporary files an interrupted save of the secrets file left", "err", err)
@@ -207,10 +207,10 @@ func (s *Store) Where(key string) string {
 	return s.where[key]
 }
 
-// Removed returns a channel that receives keys whose secret was removed
-// outside mcptray (a user deleting the keychain item by hand), as Run
-// notices.
-func (s *Store) Removed() <-chan string { return s.removed }
+// Changes returns a channel that is closed when Run notices that secrets
+// were removed outside mcptray (a user deleting a keychain item by hand):
+// Get then answers for them as it would for keys never set.
+func (s *Store) Changes() <-chan struct{} { return s.changes.C() }
 
 // useKeychain reports whether new secrets go to the keychain.
 func (s *Store) useKeychain() bool {
@@ -329,7 +329,7 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 }
 
 // Run checks every VerifyEvery, until ctx ends, that the secrets in memory
-// are still where they were, and forgets (and reports on Removed) those a
+// are still where they were, and forgets (and tells on Changes) those a
 // user deleted by hand, so that the server signs in again.
 func (s *Store) Run(ctx context.Context) error {
 	t := time.NewTicker(s.opts.VerifyEvery)
@@ -355,20 +355,26 @@ func (s *Store) verify(ctx context.Context) {
 		}
 	}
 	s.mu.Unlock()
+	gone := 0
+	defer func() {
+		if gone > 0 {
+			s.changes.Notify()
+		}
+	}()
 	for _, key := range slices.Sorted(maps.Keys(held)) {
-		var gone bool
+		var missing bool
 		switch held[key] {
 		case KindKeychain:
 			err := s.calls.do(ctx, func() error {
 				_, err := s.kc.get(key)
 				return err
 			})
-			gone = errors.Is(err, errBackendNotFound)
+			missing = errors.Is(err, errBackendNotFound)
 		case KindFile:
 			_, ok, err := s.file.get(key)
-			gone = err == nil && !ok
+			missing = err == nil && !ok
 		}
-		if !gone {
+		if !missing {
 			continue
 		}
 		s.mu.Lock()
@@ -376,10 +382,7 @@ func (s *Store) verify(ctx context.Context) {
 		delete(s.where, key)
 		s.mu.Unlock()
 		s.log.Info("a secret was removed outside mcptray", "key", key)
-		select {
-		case s.removed <- key:
-		default:
-		}
+		gone++
 	}
 }
 

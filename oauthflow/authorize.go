@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"html"
@@ -144,7 +145,7 @@ func (s *server) authorize(ctx context.Context, interactive bool, extra []string
 	if interactive {
 		s.openBrowser(ctx, p.URL)
 	}
-	s.m.listen().AuthChanged(s.name) // the summary now has the URL
+	s.m.changes.Notify() // the summary now has the URL
 	return p.URL, nil
 }
 
@@ -167,12 +168,68 @@ func randomString() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// ServeHTTP answers the browser's return from the authorization server at
+// ServeHTTP answers the sign-in's part of the hub's HTTP surface, under
+// the hub's protection (Host, Origin and bearer checks):
+//
+//	GET  /oauth/callback                   the browser's return (the redirect URI)
+//	POST /api/servers/{name}/authorize     start a sign-in: {"authorizationUrl": ...}; ?browser=false opens none
+//	POST /api/servers/{name}/signout       revoke and delete the server's tokens: its summary
+func (m *Manager) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	m.mux.ServeHTTP(w, r)
+}
+
+// routes makes the handler ServeHTTP serves.
+func (m *Manager) routes() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /oauth/callback", m.callback)
+	mux.HandleFunc("POST /api/servers/{name}/authorize", func(w http.ResponseWriter, r *http.Request) {
+		u, err := m.Authorize(r.Context(), r.PathValue("name"), r.URL.Query().Get("browser") != "false")
+		if err != nil {
+			apiError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, Authorization{URL: u})
+	})
+	mux.HandleFunc("POST /api/servers/{name}/signout", func(w http.ResponseWriter, r *http.Request) {
+		name := r.PathValue("name")
+		if err := m.SignOut(r.Context(), name); err != nil {
+			apiError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, m.Summary(name))
+	})
+	return mux
+}
+
+// Authorization is the answer of POST /api/servers/{name}/authorize.
+type Authorization struct {
+	URL string `json:"authorizationUrl"`
+}
+
+// apiError answers a failed sign-in request as the control API answers
+// errors: 404 for a server OAuth does not know, 409 for the rest.
+func apiError(w http.ResponseWriter, err error) {
+	code := http.StatusConflict
+	if errors.Is(err, ErrUnknownServer) {
+		code = http.StatusNotFound
+	}
+	writeJSON(w, code, map[string]string{"error": err.Error()})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// callback answers the browser's return from the authorization server at
 // the redirect URI (/oauth/callback): it checks the state (known, not used,
 // not expired, bound to the server) and the issuer (RFC 9207), exchanges the
 // code with the PKCE verifier and the resource, keeps the tokens, and says
 // that the tab can be closed.
-func (m *Manager) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (m *Manager) callback(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	state := q.Get("state")
 	s, p := m.takePending(r.Context(), state)
@@ -344,42 +401,6 @@ func (m *Manager) SignOut(ctx context.Context, name string) error {
 	s.setState(StateNeedsAuthorization, "signed out")
 	s.mirror()
 	return err
-}
-
-// Legacy is what MCPHub kept in plain text in the settings file, to move
-// into the secret store.
-type Legacy struct {
-	ClientSecret string
-	AccessToken  string
-	RefreshToken string
-	Pending      *LegacyPending
-}
-
-// LegacyPending is MCPHub's pendingAuthorization.
-type LegacyPending struct {
-	State, CodeVerifier, AuthorizationURL string
-	Created                               time.Time
-}
-
-// Import moves secrets MCPHub wrote into the server's bundle. Tokens whose
-// issuer and expiry are unknown are used until the server refuses them.
-func (m *Manager) Import(ctx context.Context, name string, l Legacy) error {
-	s := m.server(name)
-	return s.update(ctx, func(b *bundle) {
-		if l.ClientSecret != "" {
-			b.ClientSecret = l.ClientSecret
-		}
-		if l.AccessToken != "" && b.Token == nil {
-			b.Token = &tokenSet{AccessToken: l.AccessToken, RefreshToken: l.RefreshToken, TokenType: "Bearer"}
-		}
-		if p := l.Pending; p != nil && p.CodeVerifier != "" && b.Pending == nil {
-			// MCPHub's states are not bound to a server name, so the
-			// browser can no longer return to it; the verifier is kept
-			// only as the secret it is, for the user to discard by signing
-			// in again.
-			b.Pending = &pending{State: p.State + "~" + name, Verifier: p.CodeVerifier, URL: p.AuthorizationURL, Created: p.Created}
-		}
-	})
 }
 
 // page writes a small HTML page for the browser tab.

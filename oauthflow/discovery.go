@@ -102,8 +102,8 @@ func (s *server) discover(ctx context.Context, cfg Config, ch *Challenge) (*disc
 		d.issuer = origin
 		s.event("info", "no protected resource metadata; trying the server's origin "+origin+" as the authorization server")
 	}
-	if cfg.Registration != nil && cfg.Registration.Issuer != "" {
-		d.issuer = cfg.Registration.Issuer
+	if cfg.DynamicRegistration != nil && cfg.DynamicRegistration.Issuer != "" {
+		d.issuer = cfg.DynamicRegistration.Issuer
 	}
 	if d.resource == "" {
 		d.resource = CanonicalResource(cfg.ServerURL)
@@ -137,8 +137,8 @@ func (s *server) discover(ctx context.Context, cfg Config, ch *Challenge) (*disc
 	if cfg.RevocationEndpoint != "" {
 		d.as.RevocationEndpoint = cfg.RevocationEndpoint
 	}
-	if cfg.Registration != nil && cfg.Registration.Endpoint != "" {
-		d.as.RegistrationEndpoint = cfg.Registration.Endpoint
+	if cfg.DynamicRegistration != nil && cfg.DynamicRegistration.RegistrationEndpoint != "" {
+		d.as.RegistrationEndpoint = cfg.DynamicRegistration.RegistrationEndpoint
 	}
 	for _, e := range []string{d.as.AuthorizationEndpoint, d.as.TokenEndpoint, d.as.RegistrationEndpoint, d.as.RevocationEndpoint} {
 		if e == "" {

@@ -356,44 +356,12 @@ func (s *memStore) Set(_ context.Context, k string, v []byte) error {
 	return nil
 }
 
+// Changes never fires: nothing deletes a test's secrets behind its back.
+func (s *memStore) Changes() <-chan struct{} { return nil }
+
 func (s *memStore) Delete(_ context.Context, k string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.data, k)
 	return nil
-}
-
-// recorder is a Listener that keeps what it hears.
-type recorder struct {
-	mu      sync.Mutex // guards the fields below
-	events  []string
-	changes int
-	meta    map[string]Metadata
-}
-
-func (r *recorder) AuthChanged(string) {
-	r.mu.Lock()
-	r.changes++
-	r.mu.Unlock()
-}
-
-func (r *recorder) AuthEvent(server, level, msg string) {
-	r.mu.Lock()
-	r.events = append(r.events, level+": "+msg)
-	r.mu.Unlock()
-}
-
-func (r *recorder) AuthMirror(server string, m Metadata) {
-	r.mu.Lock()
-	if r.meta == nil {
-		r.meta = map[string]Metadata{}
-	}
-	r.meta[server] = m
-	r.mu.Unlock()
-}
-
-func (r *recorder) all() string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return strings.Join(r.events, "\n")
 }

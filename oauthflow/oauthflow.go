@@ -6,12 +6,14 @@
 // resource indicators (RFC 8707), RFC 9207 issuer checks, refresh with
 // rotation, step-up to more scopes, and revocation (RFC 7009).
 //
-// A [Manager] holds every server's state. The hub wraps each HTTP upstream's
-// transport with [Manager.Transport], which adds the server's token, renews
-// it, and turns a 401 into an [AuthorizationError]; [Manager.Authorize]
-// starts a sign-in in the browser, whose redirect [Manager.ServeHTTP]
-// answers. Secrets live in a [SecretStore] (the keychain), one bundle per
-// server; the settings file only gets the non-secret [Metadata].
+// A [Manager] holds every server's state. The hub configures each server
+// ([Manager.Configure]) and wraps each HTTP upstream's transport with
+// [Manager.Transport], which adds the server's token, renews it, and turns a
+// 401 into an [AuthorizationError]; [Manager.Authorize] starts a sign-in in
+// the browser, whose redirect [Manager.ServeHTTP] answers. The hub hears of
+// changes on [Manager.Changes] and reads [Manager.Summary] then. Secrets live
+// in a [SecretStore] (the keychain), one bundle per server; the settings
+// file only gets the non-secret [Summary.Mirror].
 package oauthflow
 
 import (
@@ -20,9 +22,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/mcptray/mcptray/internal/broadcast"
+	"github.com/mcptray/mcptray/settings"
 )
 
 // ErrAuthorizationRequired is wrapped by the error of a request to a server
@@ -41,71 +47,37 @@ func (e *AuthorizationError) Error() string {
 
 func (e *AuthorizationError) Is(target error) bool { return target == ErrAuthorizationRequired }
 
-// Config is one server's OAuth settings, placeholders expanded: the oauth
-// block of mcp_settings.json, in MCPHub's names.
+// Config is one server's OAuth configuration: its oauth block from the
+// settings file, placeholders expanded, and what the hub adds.
 type Config struct {
 	ServerURL string // the MCP server
 	// Configured is true when the server has an oauth block.
 	Configured bool
-
-	ClientID     string
-	ClientSecret string
-	Scopes       []string
-	// Resource, when not nil, is the RFC 8707 resource to ask for; an empty
-	// one sends none (Microsoft Entra refuses the parameter, AADSTS9010010).
-	Resource              *string
-	AuthorizationEndpoint string
-	TokenEndpoint         string
-	RevocationEndpoint    string
-	RedirectURI           string // where the browser comes back; required
-	ClientMetadataURL     string // a Client ID Metadata Document
-	Registration          *Registration
+	// OAuthConfig is the block's configuration. Its RedirectURI is where
+	// the browser comes back; the hub fills in its callback when the block
+	// has none.
+	settings.OAuthConfig
 	// AuthorizedBefore is true when the settings say an authorization once
 	// completed: a server that then asks again had credentials that stopped
 	// working, and no browser opens by surprise.
 	AuthorizedBefore bool
+	// Legacy holds secrets an MCPHub settings file kept in plain text:
+	// Configure moves them into the secret store.
+	Legacy *settings.PlainSecrets
+	// Unavailable, when set, says why OAuth does not apply to the server (a
+	// stdio server takes its credentials from its environment; a variable of
+	// its settings is not set): sign-ins are refused with it.
+	Unavailable string
 }
 
-// Registration configures RFC 7591 dynamic client registration.
-type Registration struct {
-	Enabled            *bool
-	Issuer             string
-	Endpoint           string
-	Metadata           map[string]any
-	InitialAccessToken string
-}
-
-// SecretStore keeps one opaque value per key; keychain.Store is one.
+// SecretStore keeps one opaque value per key; keychain.Store is one. Its
+// Changes channel is closed when secrets change outside mcptray (a user
+// deleting a keychain item by hand).
 type SecretStore interface {
 	Get(ctx context.Context, key string) ([]byte, bool, error)
 	Set(ctx context.Context, key string, value []byte) error
 	Delete(ctx context.Context, key string) error
-}
-
-// Listener hears what the manager does, per server.
-type Listener interface {
-	// AuthChanged: the server's authorization state changed (authorized,
-	// needs authorization, signed out).
-	AuthChanged(server string)
-	// AuthEvent: one step, for the server's event log. Never a secret.
-	AuthEvent(server, level, message string)
-	// AuthMirror: non-secret metadata for the settings file.
-	AuthMirror(server string, meta Metadata)
-}
-
-// Metadata is what of a server's authorization may be written to the
-// settings file: no token, no client secret, no code verifier.
-type Metadata struct {
-	Issuer                string
-	ClientID              string // a registered client's id ("" for a configured one)
-	Registration          string // static, cimd or dynamic
-	AuthorizationEndpoint string
-	TokenEndpoint         string
-	RevocationEndpoint    string
-	Scopes                []string
-	ExpiresAt             time.Time
-	AuthorizedAt          time.Time
-	TokenStore            string // keychain or file, as the store says
+	Changes() <-chan struct{}
 }
 
 // States of a server's authorization.
@@ -131,6 +103,37 @@ type Summary struct {
 	AuthorizedBefore bool   `json:"authorizedBefore,omitempty"`
 	AuthorizationURL string `json:"authorizationUrl,omitempty"` // of a sign-in waiting for the user
 	TokenStore       string `json:"tokenStore,omitempty"`
+	// Endpoints are the authorization server's, as discovery found them.
+	Endpoints *Endpoints `json:"endpoints,omitempty"`
+}
+
+// Endpoints are an authorization server's endpoints.
+type Endpoints struct {
+	Authorization string `json:"authorization,omitempty"`
+	Token         string `json:"token,omitempty"`
+	Revocation    string `json:"revocation,omitempty"`
+}
+
+// Mirror is what of the summary goes into the settings file's oauth block:
+// no token, no client secret, no code verifier.
+func (s *Summary) Mirror() settings.OAuthMirror {
+	m := settings.OAuthMirror{
+		Issuer: s.Issuer, RegisteredClient: s.ClientID, Registration: s.Registration,
+		GrantedScopes: slices.Clone(s.Scopes), ExpiresAt: settings.FormatTime(s.ExpiresAt),
+		AuthorizedAt: settings.FormatTime(s.AuthorizedAt), TokenStore: s.TokenStore,
+	}
+	if e := s.Endpoints; e != nil {
+		m.Discovered = &settings.DiscoveredEndpoints{Authorization: e.Authorization, Token: e.Token, Revocation: e.Revocation}
+	}
+	return m
+}
+
+// Step is one step of a server's authorization (a discovery URL tried, a
+// registration, a renewal, a failure), for its details. Never a secret.
+type Step struct {
+	Time    time.Time `json:"time"`
+	Level   string    `json:"level"` // info, warn or error
+	Message string    `json:"message"`
 }
 
 // Options configure a Manager.
@@ -157,14 +160,16 @@ type Manager struct {
 	version    string
 	now        func() time.Time
 
-	// mu guards servers, listener, queue, queued and active.
-	mu       sync.Mutex
-	servers  map[string]*server
-	listener Listener
-	queue    []string        // servers waiting for a first authorization in the browser
-	queued   map[string]bool // the same, as a set
-	active   string          // the server whose automatic sign-in is open
-	wake     chan struct{}   // nudges Run
+	changes broadcast.Signal // any server's authorization changed
+
+	// mu guards servers, queue, queued and active.
+	mu      sync.Mutex
+	servers map[string]*server
+	queue   []string        // servers waiting for a first authorization in the browser
+	queued  map[string]bool // the same, as a set
+	active  string          // the server whose automatic sign-in is open
+	wake    chan struct{}   // nudges Run
+	mux     *http.ServeMux  // what ServeHTTP serves
 }
 
 // New checks opts and makes a Manager.
@@ -188,7 +193,7 @@ func New(opts Options) (*Manager, error) {
 	// token request is misbehaving, and the body would be lost anyway.
 	c := *opts.HTTPClient
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &Manager{
+	m := &Manager{
 		store:      opts.Store,
 		open:       opts.OpenBrowser,
 		http:       &c,
@@ -199,49 +204,41 @@ func New(opts Options) (*Manager, error) {
 		servers:    map[string]*server{},
 		queued:     map[string]bool{},
 		wake:       make(chan struct{}, 1),
-	}, nil
-}
-
-// SetListener sets who hears about changes. The hub sets itself.
-func (m *Manager) SetListener(l Listener) {
-	m.mu.Lock()
-	m.listener = l
-	m.mu.Unlock()
-}
-
-func (m *Manager) listen() Listener {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.listener == nil {
-		return nopListener{}
 	}
-	return m.listener
+	m.mux = m.routes()
+	return m, nil
 }
 
-type nopListener struct{}
+// Changes returns a channel that is closed at the next change of any
+// server's authorization (its state, its summary, its steps): the hub reads
+// the summaries then, and mirrors them into the settings file.
+func (m *Manager) Changes() <-chan struct{} { return m.changes.C() }
 
-func (nopListener) AuthChanged(string)               {}
-func (nopListener) AuthEvent(string, string, string) {}
-func (nopListener) AuthMirror(string, Metadata)      {}
-
-// Configure records (or updates) a server's settings. A change of the
-// server's URL or OAuth settings drops what discovery found.
-func (m *Manager) Configure(name string, cfg Config) {
+// Configure records, updates or (with nil) forgets a server's
+// configuration, and moves the plain-text secrets of cfg.Legacy into the
+// secret store. A change of the server's URL or OAuth settings drops what
+// discovery found. A forgotten server's secrets stay in the store, for when
+// it comes back.
+func (m *Manager) Configure(ctx context.Context, name string, cfg *Config) error {
+	if cfg == nil {
+		m.mu.Lock()
+		delete(m.servers, name)
+		m.mu.Unlock()
+		return nil
+	}
 	s := m.server(name)
+	c := *cfg
+	c.Legacy = nil
 	s.mu.Lock()
-	if !sameConfig(s.cfg, cfg) {
+	if !sameConfig(s.cfg, c) {
 		s.disc = nil
 	}
-	s.cfg, s.hasCfg = cfg, true
+	s.cfg, s.hasCfg = c, true
 	s.mu.Unlock()
-}
-
-// Forget drops a server that left the settings. Its secrets stay in the
-// store, for when it comes back.
-func (m *Manager) Forget(name string) {
-	m.mu.Lock()
-	delete(m.servers, name)
-	m.mu.Unlock()
+	if cfg.Legacy != nil {
+		return s.importLegacy(ctx, *cfg.Legacy)
+	}
+	return nil
 }
 
 // server returns the state of a server, making it on first use.
@@ -262,15 +259,37 @@ func (m *Manager) existing(name string) (*server, error) {
 	s := m.servers[name]
 	m.mu.Unlock()
 	if s == nil {
-		return nil, fmt.Errorf("no server named %q uses OAuth", name)
+		return nil, fmt.Errorf("%w named %q uses OAuth", ErrUnknownServer, name)
 	}
 	s.mu.Lock()
-	ok := s.hasCfg
+	ok, unavailable := s.hasCfg, s.cfg.Unavailable
 	s.mu.Unlock()
 	if !ok {
-		return nil, fmt.Errorf("no server named %q uses OAuth", name)
+		return nil, fmt.Errorf("%w named %q uses OAuth", ErrUnknownServer, name)
+	}
+	if unavailable != "" {
+		return nil, fmt.Errorf("%w: %s", ErrUnavailable, unavailable)
 	}
 	return s, nil
+}
+
+// ErrUnknownServer is wrapped by the error of a sign-in to a server the
+// manager was not told of.
+var ErrUnknownServer = errors.New("no server")
+
+// ErrUnavailable is wrapped by the error of a sign-in to a server that OAuth
+// does not apply to.
+var ErrUnavailable = errors.New("OAuth does not apply")
+
+// Trace returns the last steps of a server's authorization, oldest first.
+func (m *Manager) Trace(name string) []Step {
+	m.mu.Lock()
+	s := m.servers[name]
+	m.mu.Unlock()
+	if s == nil {
+		return nil
+	}
+	return s.trace.list()
 }
 
 // Summary returns a server's authorization summary, or nil when it has no
@@ -293,12 +312,15 @@ func (m *Manager) Run(ctx context.Context) error {
 	t := time.NewTicker(30 * time.Second)
 	defer t.Stop()
 	for {
+		stored := m.store.Changes()
 		m.nextAutomatic(ctx)
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
 			m.renewDue(ctx)
+		case <-stored:
+			m.checkStored(ctx)
 		case <-m.wake:
 		}
 	}
@@ -376,35 +398,35 @@ func (m *Manager) nextAutomatic(ctx context.Context) {
 // sameConfig reports whether two configurations lead to the same discovery
 // and client.
 func sameConfig(a, b Config) bool {
-	return a.ServerURL == b.ServerURL && a.ClientID == b.ClientID && a.ClientSecret == b.ClientSecret &&
-		slices.Equal(a.Scopes, b.Scopes) && equalPtr(a.Resource, b.Resource) &&
-		a.AuthorizationEndpoint == b.AuthorizationEndpoint && a.TokenEndpoint == b.TokenEndpoint &&
-		a.RevocationEndpoint == b.RevocationEndpoint && a.RedirectURI == b.RedirectURI &&
-		a.ClientMetadataURL == b.ClientMetadataURL && (a.Registration == nil) == (b.Registration == nil) &&
-		(a.Registration == nil || a.Registration.Issuer == b.Registration.Issuer && a.Registration.Endpoint == b.Registration.Endpoint)
+	return a.ServerURL == b.ServerURL && reflect.DeepEqual(a.OAuthConfig, b.OAuthConfig)
 }
 
-func equalPtr(a, b *string) bool {
-	return a == nil && b == nil || a != nil && b != nil && *a == *b
-}
-
-// SecretsRemoved tells the manager that a server's secrets were deleted
-// outside mcptray (a keychain item removed by hand): it forgets what it held
-// in memory, and the server asks for a new authorization on its next
-// request, without opening a browser by itself.
-func (m *Manager) SecretsRemoved(name string) {
+// checkStored looks again at the secrets of every server that holds a
+// token, after the store saw secrets change outside mcptray (a keychain
+// item deleted by hand): such a server forgets what it held in memory, and
+// asks for a new authorization on its next request, without opening a
+// browser by itself.
+func (m *Manager) checkStored(ctx context.Context) {
 	m.mu.Lock()
-	s := m.servers[name]
-	m.mu.Unlock()
-	if s == nil {
-		return
+	servers := make([]*server, 0, len(m.servers))
+	for _, s := range m.servers {
+		servers = append(servers, s)
 	}
-	s.mu.Lock()
-	had := s.b != nil && s.b.Token != nil
-	s.b = &bundle{Version: 1} // what the store holds now: nothing
-	s.disc = nil
-	s.mu.Unlock()
-	if had {
+	m.mu.Unlock()
+	for _, s := range servers {
+		s.mu.Lock()
+		had := s.b != nil && s.b.Token != nil
+		s.mu.Unlock()
+		if !had {
+			continue
+		}
+		if _, ok, err := m.store.Get(ctx, s.name); err != nil || ok {
+			continue
+		}
+		s.mu.Lock()
+		s.b = &bundle{Version: 1} // what the store holds now: nothing
+		s.disc = nil
+		s.mu.Unlock()
 		s.event("warn", "its secrets were deleted outside mcptray")
 		s.setState(StateNeedsAuthorization, "its secrets were deleted; sign in again")
 	}

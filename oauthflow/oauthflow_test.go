@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -15,6 +16,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/mcptray/mcptray/settings"
 )
 
 // harness is a Manager with a callback server, a browser that follows
@@ -24,14 +27,13 @@ type harness struct {
 	as     *fakeAS
 	m      *Manager
 	store  *memStore
-	rec    *recorder
 	cb     *httptest.Server
 	opened chan string
 	clock  atomic.Int64 // added to time.Now, in ns
 }
 
 func newHarness(t *testing.T, as *fakeAS) *harness {
-	h := &harness{t: t, as: as, store: &memStore{}, rec: &recorder{}, opened: make(chan string, 16)}
+	h := &harness{t: t, as: as, store: &memStore{}, opened: make(chan string, 16)}
 	m, err := New(Options{
 		Store:       h.store,
 		OpenBrowser: func(_ context.Context, u string) error { h.opened <- u; return nil },
@@ -41,26 +43,53 @@ func newHarness(t *testing.T, as *fakeAS) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.SetListener(h.rec)
 	h.m = m
 	h.cb = httptest.NewServer(m)
 	t.Cleanup(h.cb.Close)
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("events:\n%s", h.rec.all())
+			t.Logf("events:\n%s", h.events())
 		}
 	})
 	return h
 }
 
 func (h *harness) cfg() Config {
-	return Config{ServerURL: h.as.mcpURL(), RedirectURI: h.cb.URL + "/oauth/callback"}
+	return Config{ServerURL: h.as.mcpURL(), OAuthConfig: settings.OAuthConfig{RedirectURI: h.cb.URL + "/oauth/callback"}}
+}
+
+// configure tells the manager of a server, as the hub does.
+func (h *harness) configure(name string, cfg Config) {
+	h.t.Helper()
+	if err := h.m.Configure(context.Background(), name, &cfg); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// transport is the server's transport, as the hub makes it.
+func (h *harness) transport(name string, cfg Config) http.RoundTripper {
+	h.configure(name, cfg)
+	return h.m.Transport(name, http.DefaultTransport)
 }
 
 // call sends one request to the protected server through the transport.
 func (h *harness) call(name string, cfg Config) (*http.Response, error) {
-	c := &http.Client{Transport: h.m.Transport(name, cfg, http.DefaultTransport)}
+	c := &http.Client{Transport: h.transport(name, cfg)}
 	return c.Get(h.as.mcpURL())
+}
+
+// events is every server's trace, as its details show it.
+func (h *harness) events() string {
+	var lines []string
+	h.m.mu.Lock()
+	names := slices.Sorted(maps.Keys(h.m.servers))
+	h.m.mu.Unlock()
+	for _, n := range names {
+		for _, st := range h.m.Trace(n) {
+			lines = append(lines, st.Level+": "+st.Message)
+		}
+	}
+	return strings.Join(lines, "\n")
 }
 
 // visit is the user's browser: it follows every redirect and returns the
@@ -79,7 +108,7 @@ func (h *harness) visit(authURL string) (int, string) {
 // signIn authorizes name with cfg and checks that it worked.
 func (h *harness) signIn(name string, cfg Config) {
 	h.t.Helper()
-	h.m.Configure(name, cfg)
+	h.configure(name, cfg)
 	u, err := h.m.Authorize(context.Background(), name, true)
 	if err != nil {
 		h.t.Fatal(err)
@@ -154,8 +183,8 @@ func TestURLOnlyDiscoversAndRegisters(t *testing.T) {
 	if b == nil || b.Token == nil || b.Token.RefreshToken == "" || b.Clients[as.issuer()] == nil || b.Pending != nil {
 		t.Fatalf("stored bundle %+v", b)
 	}
-	meta := h.rec.meta["linear"]
-	if meta.Issuer != as.issuer() || meta.Registration != "dynamic" || meta.ClientID != "client-1" || meta.ExpiresAt.IsZero() || meta.AuthorizedAt.IsZero() {
+	meta := h.m.Summary("linear").Mirror()
+	if meta.Issuer != as.issuer() || meta.Registration != "dynamic" || meta.RegisteredClient != "client-1" || meta.ExpiresAt == "" || meta.AuthorizedAt == "" {
 		t.Errorf("mirrored metadata %+v", meta)
 	}
 	sum := h.m.Summary("linear")
@@ -202,7 +231,7 @@ func TestIssuerMismatchStopsDiscovery(t *testing.T) {
 	as := newFakeAS(t)
 	as.wrongIssuer = true
 	h := newHarness(t, as)
-	h.m.Configure("s", h.cfg())
+	h.configure("s", h.cfg())
 	_, err := h.m.Authorize(context.Background(), "s", true)
 	if err == nil || !strings.Contains(err.Error(), "RFC 8414") {
 		t.Fatalf("Authorize with a lying issuer: %v", err)
@@ -217,7 +246,7 @@ func TestResourceMetadataForAnotherServerIsRefused(t *testing.T) {
 	h := newHarness(t, as)
 	cfg := h.cfg()
 	cfg.ServerURL = as.url() + "/other"
-	h.m.Configure("s", cfg)
+	h.configure("s", cfg)
 	// The challenge points at metadata for /mcp, not /other.
 	h.m.server("s").noteChallenge(Challenge{ResourceMetadata: as.prmURL()})
 	_, err := h.m.Authorize(context.Background(), "s", false)
@@ -230,7 +259,7 @@ func TestPKCE(t *testing.T) {
 	as := newFakeAS(t)
 	as.methods = []string{"plain"}
 	h := newHarness(t, as)
-	h.m.Configure("s", h.cfg())
+	h.configure("s", h.cfg())
 	if _, err := h.m.Authorize(context.Background(), "s", false); err == nil || !strings.Contains(err.Error(), "S256") {
 		t.Fatalf("plain-only PKCE: %v", err)
 	}
@@ -240,7 +269,7 @@ func TestPKCE(t *testing.T) {
 	h2 := newHarness(t, as2)
 	h2.signIn("s", h2.cfg())
 	h2.expectOK("s", h2.cfg())
-	if !strings.Contains(h2.rec.all(), "does not say whether it supports PKCE") {
+	if !strings.Contains(h2.events(), "does not say whether it supports PKCE") {
 		t.Error("no warning about the missing code_challenge_methods_supported")
 	}
 }
@@ -249,7 +278,7 @@ func TestStateIsCheckedAndSingleUse(t *testing.T) {
 	as := newFakeAS(t)
 	h := newHarness(t, as)
 	cfg := h.cfg()
-	h.m.Configure("s", cfg)
+	h.configure("s", cfg)
 	u, err := h.m.Authorize(context.Background(), "s", false)
 	if err != nil {
 		t.Fatal(err)
@@ -302,7 +331,7 @@ func TestIssuerOfTheResponse(t *testing.T) {
 			as := newFakeAS(t)
 			as.issSupported, as.issMode = c.supported, c.mode
 			h := newHarness(t, as)
-			h.m.Configure("s", h.cfg())
+			h.configure("s", h.cfg())
 			u, err := h.m.Authorize(context.Background(), "s", false)
 			if err != nil {
 				t.Fatal(err)
@@ -322,7 +351,7 @@ func TestIssuerOfTheResponse(t *testing.T) {
 func TestErrorFromTheAuthorizationServerIsShownEscaped(t *testing.T) {
 	as := newFakeAS(t)
 	h := newHarness(t, as)
-	h.m.Configure("s", h.cfg())
+	h.configure("s", h.cfg())
 	u, _ := h.m.Authorize(context.Background(), "s", false)
 	state, _ := url.Parse(u)
 	cb := h.cb.URL + "/oauth/callback?" + url.Values{
@@ -442,7 +471,7 @@ func TestStepUpAsksForTheUnionOfScopes(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, "GET", as.mcpURL(), nil)
-	resp, err := (&http.Client{Transport: h.m.Transport("s", cfg, http.DefaultTransport)}).Do(req)
+	resp, err := (&http.Client{Transport: h.transport("s", cfg)}).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -465,7 +494,7 @@ func TestStepUpGivesUpWhenTheUserDoesNot(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, "GET", as.mcpURL(), nil)
-	_, err := (&http.Client{Transport: h.m.Transport("s", cfg, http.DefaultTransport)}).Do(req)
+	_, err := (&http.Client{Transport: h.transport("s", cfg)}).Do(req)
 	if !errors.Is(err, ErrAuthorizationRequired) || !strings.Contains(err.Error(), "more permission") {
 		t.Fatalf("unanswered step-up: %v", err)
 	}
@@ -514,13 +543,13 @@ func TestStaticClientWithoutRegistration(t *testing.T) {
 	if q := as.authRequests[0]; q.Get("scope") != "repo read:org" || q.Get("client_id") != "Iv1.fakegithubapp" {
 		t.Errorf("authorization request %v", q)
 	}
-	if meta := h.rec.meta["gh"]; meta.Registration != "static" || meta.ClientID != "" {
+	if meta := h.m.Summary("gh").Mirror(); meta.Registration != "static" || meta.RegisteredClient != "" {
 		t.Errorf("mirror %+v: a configured client id is not mirrored", meta)
 	}
 
 	// Without a configured client, the same server cannot be used.
 	h2 := newHarness(t, as)
-	h2.m.Configure("gh2", h2.cfg())
+	h2.configure("gh2", h2.cfg())
 	if _, err := h2.m.Authorize(context.Background(), "gh2", false); !errors.Is(err, ErrNoClient) {
 		t.Errorf("no client, no registration: %v", err)
 	}
@@ -545,7 +574,7 @@ func TestDynamicRegistrationBlock(t *testing.T) {
 	as.requireIAT = "fake-initial-access-token"
 	h := newHarness(t, as)
 	cfg := h.cfg()
-	cfg.Registration = &Registration{
+	cfg.DynamicRegistration = &settings.DynamicRegistration{
 		Issuer:             as.issuer(),
 		Metadata:           map[string]any{"client_name": "mcptray on my laptop", "contacts": []string{"me@example.com"}},
 		InitialAccessToken: "fake-initial-access-token",
@@ -561,7 +590,7 @@ func TestAutomaticSignInOnlyForAFirstConnectionOneAtATime(t *testing.T) {
 	as1, as2 := newFakeAS(t), newFakeAS(t)
 	h := newHarness(t, as1)
 	cfg1 := h.cfg()
-	cfg2 := Config{ServerURL: as2.mcpURL(), RedirectURI: cfg1.RedirectURI}
+	cfg2 := Config{ServerURL: as2.mcpURL(), OAuthConfig: settings.OAuthConfig{RedirectURI: cfg1.RedirectURI}}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan struct{})
@@ -569,7 +598,7 @@ func TestAutomaticSignInOnlyForAFirstConnectionOneAtATime(t *testing.T) {
 	defer func() { cancel(); <-done }()
 
 	call := func(name string, cfg Config) {
-		c := &http.Client{Transport: h.m.Transport(name, cfg, http.DefaultTransport)}
+		c := &http.Client{Transport: h.transport(name, cfg)}
 		if _, err := c.Get(cfg.ServerURL); !errors.Is(err, ErrAuthorizationRequired) {
 			t.Fatalf("%s: %v", name, err)
 		}
@@ -596,7 +625,7 @@ func TestAutomaticSignInOnlyForAFirstConnectionOneAtATime(t *testing.T) {
 
 	// A server that was authorized before gets no tab.
 	as3 := newFakeAS(t)
-	cfg3 := Config{ServerURL: as3.mcpURL(), RedirectURI: cfg1.RedirectURI, AuthorizedBefore: true}
+	cfg3 := Config{ServerURL: as3.mcpURL(), OAuthConfig: settings.OAuthConfig{RedirectURI: cfg1.RedirectURI}, AuthorizedBefore: true}
 	call("c", cfg3)
 	select {
 	case u := <-h.opened:

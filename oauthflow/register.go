@@ -52,7 +52,7 @@ func (s *server) clientFor(ctx context.Context, d *discovery) (*client, error) {
 		s.event("info", "identifying as "+cfg.ClientMetadataURL+" (Client ID Metadata Document)")
 		return c, s.saveClient(ctx, d.issuer, c)
 	}
-	if cfg.Registration != nil && cfg.Registration.Enabled != nil && !*cfg.Registration.Enabled {
+	if cfg.DynamicRegistration != nil && cfg.DynamicRegistration.Enabled != nil && !*cfg.DynamicRegistration.Enabled {
 		return nil, fmt.Errorf("%w: dynamic registration is turned off for this server; set oauth.clientId", ErrNoClient)
 	}
 	if d.as.RegistrationEndpoint == "" {
@@ -100,8 +100,8 @@ func (s *server) register(ctx context.Context, d *discovery, cfg Config) (*clien
 	if s.m.version != "" {
 		meta["software_version"] = s.m.version
 	}
-	if cfg.Registration != nil {
-		maps.Copy(meta, cfg.Registration.Metadata)
+	if cfg.DynamicRegistration != nil {
+		maps.Copy(meta, cfg.DynamicRegistration.Metadata)
 	}
 	body, err := json.Marshal(meta)
 	if err != nil {
@@ -115,8 +115,8 @@ func (s *server) register(ctx context.Context, d *discovery, cfg Config) (*clien
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
-	if cfg.Registration != nil && cfg.Registration.InitialAccessToken != "" {
-		req.Header.Set("Authorization", "Bearer "+cfg.Registration.InitialAccessToken)
+	if cfg.DynamicRegistration != nil && cfg.DynamicRegistration.InitialAccessToken != "" {
+		req.Header.Set("Authorization", "Bearer "+cfg.DynamicRegistration.InitialAccessToken)
 	}
 	resp, err := s.m.http.Do(req)
 	if err != nil {

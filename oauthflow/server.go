@@ -88,6 +88,8 @@ type server struct {
 	// credentials that stopped working.
 	everAuthorized bool
 
+	trace steps // its last steps, for its details
+
 	// saveMu orders the bundle's saves as its changes: without it, two
 	// updates at once could reach the store in the other order and leave
 	// it with a spent refresh token. It is held across the store's I/O,
@@ -167,7 +169,7 @@ func cloneClients(c map[string]*client) map[string]*client {
 	return out
 }
 
-// event reports one step to the log and the server's event log.
+// event reports one step to the log and the server's trace.
 func (s *server) event(level, msg string) {
 	switch level {
 	case "error":
@@ -177,7 +179,8 @@ func (s *server) event(level, msg string) {
 	default:
 		s.m.log.Info("oauth: "+msg, "server", s.name)
 	}
-	s.m.listen().AuthEvent(s.name, level, msg)
+	s.trace.add(Step{Time: s.m.now(), Level: level, Message: msg})
+	s.m.changes.Notify()
 }
 
 func (s *server) state() string {
@@ -193,7 +196,7 @@ func (s *server) setState(st, reason string) {
 	s.st, s.reason = st, reason
 	s.mu.Unlock()
 	if changed {
-		s.m.listen().AuthChanged(s.name)
+		s.m.changes.Notify()
 	}
 }
 
@@ -254,6 +257,10 @@ func (s *server) summary() *Summary {
 		Issuer: f.issuer, ClientID: f.clientID, Registration: f.registration,
 		Scopes: f.scopes, ExpiresAt: f.expiresAt, AuthorizedAt: f.authorizedAt,
 	}
+	if s.disc != nil {
+		a := s.disc.as
+		sum.Endpoints = &Endpoints{Authorization: a.AuthorizationEndpoint, Token: a.TokenEndpoint, Revocation: a.RevocationEndpoint}
+	}
 	if sum.State == StateNone {
 		sum.State = "unknown"
 	}
@@ -267,25 +274,10 @@ func (s *server) summary() *Summary {
 	return sum
 }
 
-// mirror hands the non-secret metadata to the listener.
-func (s *server) mirror() {
-	s.mu.Lock()
-	f := s.factsLocked()
-	meta := Metadata{
-		Issuer: f.issuer, ClientID: f.clientID, Registration: f.registration,
-		Scopes: f.scopes, ExpiresAt: f.expiresAt, AuthorizedAt: f.authorizedAt,
-	}
-	if s.disc != nil {
-		meta.AuthorizationEndpoint = s.disc.as.AuthorizationEndpoint
-		meta.TokenEndpoint = s.disc.as.TokenEndpoint
-		meta.RevocationEndpoint = s.disc.as.RevocationEndpoint
-	}
-	s.mu.Unlock()
-	meta.TokenStore = s.tokenStore()
-	s.m.listen().AuthMirror(s.name, meta)
-}
+// mirror tells the hub that the summary changed, for the settings file.
+func (s *server) mirror() { s.m.changes.Notify() }
 
-// facts is what the summary and the mirror both tell of an authorization.
+// facts is what the summary (and so the mirror) tells of an authorization.
 type facts struct {
 	issuer, clientID, registration string
 	scopes                         []string
@@ -325,4 +317,35 @@ func (s *server) tokenStore() string {
 		return w.Where(s.name)
 	}
 	return ""
+}
+
+// maxSteps is how many steps of its authorization a server keeps.
+const maxSteps = 100
+
+// steps is a server's last maxSteps steps. They outlive the server's
+// connections, so that its details show how the first sign-in went.
+type steps struct {
+	mu   sync.Mutex // guards ring and next
+	ring []Step
+	next int // where the next step goes once the ring is full
+}
+
+func (l *steps) add(st Step) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.ring) < maxSteps {
+		l.ring = append(l.ring, st)
+		return
+	}
+	l.ring[l.next] = st
+	l.next = (l.next + 1) % maxSteps
+}
+
+// list returns the steps, oldest first.
+func (l *steps) list() []Step {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]Step, 0, len(l.ring))
+	out = append(out, l.ring[l.next:]...)
+	return append(out, l.ring[:l.next]...)
 }

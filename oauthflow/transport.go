@@ -17,8 +17,8 @@ const maxStepUps = 2
 // cannot fix into an *AuthorizationError, and answers a 403
 // insufficient_scope by asking the user for the union of the scopes held and
 // those challenged, at most twice per request.
-func (m *Manager) Transport(name string, cfg Config, base http.RoundTripper) http.RoundTripper {
-	m.Configure(name, cfg)
+// The server must have been configured first.
+func (m *Manager) Transport(name string, base http.RoundTripper) http.RoundTripper {
 	if base == nil {
 		base = http.DefaultTransport
 	}

@@ -3,7 +3,6 @@ package settings
 import (
 	"errors"
 	"fmt"
-	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -151,26 +150,7 @@ func (s *Server) Resolve(lookup func(string) (string, bool)) (*Server, error) {
 	r.Headers = x.values(s.Headers)
 	if s.OAuth != nil {
 		o := *s.OAuth
-		o.ClientID = x.Expand(o.ClientID)
-		o.ClientSecret = x.Expand(o.ClientSecret)
-		o.Scopes = x.strings(o.Scopes)
-		if o.Resource != nil {
-			res := x.Expand(*o.Resource)
-			o.Resource = &res
-		}
-		o.AuthorizationEndpoint = x.Expand(o.AuthorizationEndpoint)
-		o.TokenEndpoint = x.Expand(o.TokenEndpoint)
-		o.RevocationEndpoint = x.Expand(o.RevocationEndpoint)
-		o.RedirectURI = x.Expand(o.RedirectURI)
-		o.ClientMetadataURL = x.Expand(o.ClientMetadataURL)
-		if o.DynamicRegistration != nil {
-			d := *o.DynamicRegistration
-			d.Issuer = x.Expand(d.Issuer)
-			d.RegistrationEndpoint = x.Expand(d.RegistrationEndpoint)
-			d.InitialAccessToken = x.Expand(d.InitialAccessToken)
-			d.Metadata = maps.Clone(d.Metadata)
-			o.DynamicRegistration = &d
-		}
+		o.OAuthConfig = o.OAuthConfig.expand(x)
 		r.OAuth = &o
 	}
 	if err := x.Err(); err != nil {

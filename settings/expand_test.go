@@ -45,7 +45,7 @@ func TestResolveKeepsPlaceholdersInSettings(t *testing.T) {
 	srv := &Server{
 		URL:     "https://${HOST}/mcp",
 		Headers: map[string]string{"Authorization": "Bearer ${TOKEN}"},
-		OAuth:   &OAuth{ClientID: "${ID}", DynamicRegistration: &DynamicRegistration{InitialAccessToken: "${IAT}"}},
+		OAuth:   &OAuth{OAuthConfig: OAuthConfig{ClientID: "${ID}", DynamicRegistration: &DynamicRegistration{InitialAccessToken: "${IAT}"}}},
 	}
 	env := map[string]string{"HOST": "example.com", "TOKEN": "x", "ID": "client", "IAT": "iat"}
 	r, err := srv.Resolve(func(k string) (string, bool) { v, ok := env[k]; return v, ok })

@@ -60,6 +60,27 @@ func (s *Server) Kind() string {
 	return s.Type
 }
 
+// ConnectionKey is what of a server's settings its connection depends on:
+// two settings with the same key share a connection, so an edit to anything
+// else (per-tool overrides, the call timeout, the metadata mcptray mirrors
+// into the oauth block) reconnects nothing.
+func (s *Server) ConnectionKey() string {
+	k := struct {
+		Kind, Command string
+		Args          []string
+		Env           map[string]string
+		Cwd, URL      string
+		Headers       map[string]string
+		Enabled       bool
+		OAuth         *OAuthConfig
+	}{s.Kind(), s.Command, s.Args, s.Env, s.Cwd, s.URL, s.Headers, s.IsEnabled(), nil}
+	if s.OAuth != nil {
+		k.OAuth = &s.OAuth.OAuthConfig
+	}
+	b, _ := json.Marshal(k) // maps marshal in key order
+	return string(b)
+}
+
 // IsEnabled reports whether the server is enabled; a missing flag means yes.
 func (s *Server) IsEnabled() bool { return s.Enabled == nil || *s.Enabled }
 

@@ -222,8 +222,7 @@ func TestSaveIsAtomicAndPrivate(t *testing.T) {
 func TestModifyThatChangesNothingWritesNothing(t *testing.T) {
 	path := copyFixture(t, "mcphub_settings.json")
 	s := openStore(t, path)
-	sub, cancel := s.Subscribe()
-	defer cancel()
+	sub := s.Changes()
 	before, _ := os.Stat(path)
 	err := s.Modify(func(st *Settings) error {
 		for _, srv := range st.Servers {
@@ -348,8 +347,6 @@ func TestModifyBuildsOnTheUsersEdit(t *testing.T) {
 func TestWatchAppliesEditsAndKeepsLastGoodOnErrors(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "mcp_settings.json")
 	s := openStore(t, path)
-	ch, cancel := s.Subscribe()
-	defer cancel()
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- s.Run(ctx) }()
@@ -357,7 +354,7 @@ func TestWatchAppliesEditsAndKeepsLastGoodOnErrors(t *testing.T) {
 	time.Sleep(100 * time.Millisecond) // let the watch start
 
 	os.WriteFile(path, []byte(`{"mcpServers": {"a": {"command": "x"}}}`), 0o600)
-	st := waitSettings(t, ch, func(st *Settings) bool { return st.Servers["a"] != nil })
+	st := waitSettings(t, s, func(st *Settings) bool { return st.Servers["a"] != nil })
 	if s.Err() != nil {
 		t.Fatalf("Err after a good edit: %v", s.Err())
 	}
@@ -372,21 +369,24 @@ func TestWatchAppliesEditsAndKeepsLastGoodOnErrors(t *testing.T) {
 	}
 
 	os.WriteFile(path, []byte(`{"mcpServers": {"b": {"url": "http://127.0.0.1:1/mcp"}}}`), 0o600)
-	waitSettings(t, ch, func(st *Settings) bool { return st.Servers["b"] != nil })
+	waitSettings(t, s, func(st *Settings) bool { return st.Servers["b"] != nil })
 	if s.Err() != nil {
 		t.Errorf("Err after the fix: %v", s.Err())
 	}
 }
 
-func waitSettings(t *testing.T, ch <-chan *Settings, ok func(*Settings) bool) *Settings {
+// waitSettings waits for the settings in effect to satisfy ok, as a
+// subscriber does: on each change, it reads them.
+func waitSettings(t *testing.T, s *Store, ok func(*Settings) bool) *Settings {
 	t.Helper()
 	deadline := time.After(2 * time.Second)
 	for {
+		ch := s.Changes()
+		if st := s.Current(); ok(st) {
+			return st
+		}
 		select {
-		case st := <-ch:
-			if ok(st) {
-				return st
-			}
+		case <-ch:
 		case <-deadline:
 			t.Fatal("the edit did not take effect within 2 s")
 		}

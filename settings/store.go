@@ -18,6 +18,7 @@ import (
 	"github.com/fsnotify/fsnotify"
 
 	"github.com/mcptray/mcptray/internal/atomicfile"
+	"github.com/mcptray/mcptray/internal/broadcast"
 )
 
 // ErrFileInvalid is wrapped by Modify's error when the file on disk does not
@@ -43,11 +44,14 @@ type Store struct {
 	// settings, and must not wait while Modify writes and syncs the file.
 	state atomic.Pointer[state]
 
-	// mu guards raw and subs, and serializes the writers of state (Modify
-	// and reload) so that a change is always based on what is on disk.
-	mu   sync.Mutex
-	raw  []byte // the bytes the settings in effect were read from or written as
-	subs map[chan *Settings]struct{}
+	changes broadcast.Signal // the settings in effect, or the file's error, changed
+
+	// mu guards raw, and serializes the writers of state (Modify and
+	// reload) so that a change is always based on what is on disk. Modify
+	// holds it across reading and writing the file: that is what orders two
+	// changes made at once.
+	mu  sync.Mutex
+	raw []byte // the bytes the settings in effect were read from or written as
 }
 
 // state is what a Store has in effect, replaced whole on every change.
@@ -76,7 +80,7 @@ func Open(path string, logger *slog.Logger) (*Store, error) {
 	if real, err := filepath.EvalSymlinks(abs); err == nil {
 		abs = real
 	}
-	s := &Store{path: abs, log: logger, subs: map[chan *Settings]struct{}{}}
+	s := &Store{path: abs, log: logger}
 	dir := filepath.Dir(abs)
 	_, statErr := os.Stat(dir)
 	// The folder is mcptray's when mcptray makes it, or when it is the
@@ -131,39 +135,24 @@ func (s *Store) Current() *Settings { return s.state.Load().cur }
 // was removed), or nil.
 func (s *Store) Err() error { return s.state.Load().fileErr }
 
-// Subscribe returns a channel that receives the settings after each change,
-// and after the file's error state changes. Only the latest value waits in
-// the channel. cancel ends the subscription.
-func (s *Store) Subscribe() (ch <-chan *Settings, cancel func()) {
-	c := make(chan *Settings, 1)
-	s.mu.Lock()
-	s.subs[c] = struct{}{}
-	s.mu.Unlock()
-	return c, func() {
-		s.mu.Lock()
-		delete(s.subs, c)
-		s.mu.Unlock()
-	}
-}
+// Changes returns a channel that is closed at the next change of the
+// settings in effect or of the file's error state; Current and Err tell what
+// they are then. Changes made while nobody looks coalesce.
+func (s *Store) Changes() <-chan struct{} { return s.changes.C() }
 
-// setLocked puts st in effect and hands its settings to every subscriber,
-// replacing a value not yet taken. s.mu must be held.
+// setLocked puts st in effect and tells whoever waits on Changes. s.mu must
+// be held.
 func (s *Store) setLocked(st *state) {
 	s.state.Store(st)
-	for c := range s.subs {
-		select {
-		case <-c:
-		default:
-		}
-		c <- st.cur
-	}
+	s.changes.Notify()
 }
 
 // Modify applies fn to a fresh copy of the settings as they are on disk, and
 // saves the result atomically; a result the same as the file is not written. It refuses when the file on disk does not
 // parse (ErrFileInvalid), and when fn or the result is invalid. If the file
 // changes while the new version is being written, the change is made again
-// on top of the new contents.
+// on top of the new contents. The new settings are in effect when it
+// returns.
 func (s *Store) Modify(fn func(*Settings) error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -56,89 +56,6 @@ type RequestOptions struct {
 	Extra   map[string]json.RawMessage `json:"-"`
 }
 
-// OAuth is the oauth block of a server: MCPHub's field names plus the
-// non-secret metadata mcptray mirrors there. The secret fields exist so that a
-// file MCPHub wrote can be read and its secrets moved out of it.
-type OAuth struct {
-	ClientID              string               `json:"clientId,omitempty"`
-	ClientSecret          string               `json:"clientSecret,omitempty"`
-	Scopes                []string             `json:"scopes,omitzero"`
-	Resource              *string              `json:"resource,omitempty"`
-	AuthorizationEndpoint string               `json:"authorizationEndpoint,omitempty"`
-	TokenEndpoint         string               `json:"tokenEndpoint,omitempty"`
-	RevocationEndpoint    string               `json:"revocationEndpoint,omitempty"`
-	RedirectURI           string               `json:"redirectUri,omitempty"`
-	ClientMetadataURL     string               `json:"clientMetadataUrl,omitempty"`
-	DynamicRegistration   *DynamicRegistration `json:"dynamicRegistration,omitempty"`
-
-	// Secrets MCPHub keeps in the file; mcptray moves them to the keychain.
-	AccessToken          string                `json:"accessToken,omitempty"`
-	RefreshToken         string                `json:"refreshToken,omitempty"`
-	PendingAuthorization *PendingAuthorization `json:"pendingAuthorization,omitempty"`
-
-	// Non-secret metadata mcptray mirrors after an authorization. The
-	// endpoints discovery found go under discovered, not into
-	// authorizationEndpoint and tokenEndpoint, which are configuration and
-	// would stop discovery.
-	Issuer           string               `json:"issuer,omitempty"`
-	RegisteredClient string               `json:"registeredClientId,omitempty"`
-	Registration     string               `json:"registration,omitempty"`
-	Discovered       *DiscoveredEndpoints `json:"discovered,omitempty"`
-	GrantedScopes    []string             `json:"grantedScopes,omitzero"`
-	ExpiresAt        string               `json:"expiresAt,omitempty"`
-	AuthorizedAt     string               `json:"authorizedAt,omitempty"`
-	TokenStore       string               `json:"tokenStore,omitempty"`
-
-	Extra map[string]json.RawMessage `json:"-"`
-}
-
-// DiscoveredEndpoints are the authorization server's endpoints as
-// discovery found them, for the user to see.
-type DiscoveredEndpoints struct {
-	Authorization string                     `json:"authorizationEndpoint,omitempty"`
-	Token         string                     `json:"tokenEndpoint,omitempty"`
-	Revocation    string                     `json:"revocationEndpoint,omitempty"`
-	Extra         map[string]json.RawMessage `json:"-"`
-}
-
-func (d *DiscoveredEndpoints) UnmarshalJSON(data []byte) error {
-	type plain DiscoveredEndpoints
-	return unmarshalKeepingExtra(data, (*plain)(d), &d.Extra)
-}
-
-func (d DiscoveredEndpoints) MarshalJSON() ([]byte, error) {
-	type plain DiscoveredEndpoints
-	return marshalWithExtra((*plain)(&d), d.Extra)
-}
-
-// HasSecrets reports whether the block holds secrets in plain text, as
-// MCPHub writes them: a literal client secret (a ${VAR} placeholder is
-// configuration, not a secret), tokens, a code verifier.
-func (o *OAuth) HasSecrets() bool {
-	return o != nil && (o.ClientSecret != "" && !strings.Contains(o.ClientSecret, "$") ||
-		o.AccessToken != "" || o.RefreshToken != "" ||
-		o.PendingAuthorization != nil && o.PendingAuthorization.CodeVerifier != "")
-}
-
-// DynamicRegistration configures RFC 7591 registration.
-type DynamicRegistration struct {
-	Enabled              *bool                      `json:"enabled,omitempty"`
-	Issuer               string                     `json:"issuer,omitempty"`
-	RegistrationEndpoint string                     `json:"registrationEndpoint,omitempty"`
-	Metadata             map[string]any             `json:"metadata,omitzero"`
-	InitialAccessToken   string                     `json:"initialAccessToken,omitempty"`
-	Extra                map[string]json.RawMessage `json:"-"`
-}
-
-// PendingAuthorization is MCPHub's record of an authorization in progress.
-type PendingAuthorization struct {
-	AuthorizationURL string                     `json:"authorizationUrl,omitempty"`
-	State            string                     `json:"state,omitempty"`
-	CodeVerifier     string                     `json:"codeVerifier,omitempty"`
-	CreatedAt        int64                      `json:"createdAt,omitempty"`
-	Extra            map[string]json.RawMessage `json:"-"`
-}
-
 // Group is one of MCPHub's server groups, served at /mcp/{id or name}.
 type Group struct {
 	ID          string                     `json:"id,omitempty"`
@@ -257,36 +174,6 @@ func (o *RequestOptions) UnmarshalJSON(data []byte) error {
 func (o RequestOptions) MarshalJSON() ([]byte, error) {
 	type plain RequestOptions
 	return marshalWithExtra((*plain)(&o), o.Extra)
-}
-
-func (o *OAuth) UnmarshalJSON(data []byte) error {
-	type plain OAuth
-	return unmarshalKeepingExtra(data, (*plain)(o), &o.Extra)
-}
-
-func (o OAuth) MarshalJSON() ([]byte, error) {
-	type plain OAuth
-	return marshalWithExtra((*plain)(&o), o.Extra)
-}
-
-func (d *DynamicRegistration) UnmarshalJSON(data []byte) error {
-	type plain DynamicRegistration
-	return unmarshalKeepingExtra(data, (*plain)(d), &d.Extra)
-}
-
-func (d DynamicRegistration) MarshalJSON() ([]byte, error) {
-	type plain DynamicRegistration
-	return marshalWithExtra((*plain)(&d), d.Extra)
-}
-
-func (p *PendingAuthorization) UnmarshalJSON(data []byte) error {
-	type plain PendingAuthorization
-	return unmarshalKeepingExtra(data, (*plain)(p), &p.Extra)
-}
-
-func (p PendingAuthorization) MarshalJSON() ([]byte, error) {
-	type plain PendingAuthorization
-	return marshalWithExtra((*plain)(&p), p.Extra)
 }
 
 func (g *Group) UnmarshalJSON(data []byte) error {
@@ -468,6 +355,12 @@ func jsonKeys(t reflect.Type) map[string]bool {
 			continue
 		}
 		name, _, _ := strings.Cut(tag, ",")
+		if f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct {
+			// An embedded struct's fields are the object's own, as
+			// encoding/json sees them (the parts of an oauth block).
+			maps.Copy(keys, jsonKeys(f.Type))
+			continue
+		}
 		if name == "" {
 			name = f.Name
 		}
