@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"errors"
 	"maps"
 	"slices"
 	"strings"
@@ -148,9 +149,10 @@ func (h *Hub) rebuildViews() {
 	var problems []string
 	for _, v := range views {
 		ms := h.members(st, v.key)
-		h.rebuildTools(v, ms, sep, &problems)
-		h.rebuildPrompts(v, ms, sep)
-		h.rebuildResources(v, ms, sep)
+		rebuild(v, toolKind, ms, sep, &problems)
+		rebuild(v, promptKind, ms, sep, &problems)
+		rebuild(v, resourceKind, ms, sep, &problems)
+		rebuild(v, templateKind, ms, sep, &problems)
 	}
 	slices.Sort(problems)
 	problems = slices.Compact(problems)
@@ -162,132 +164,229 @@ func (h *Hub) rebuildViews() {
 	}
 }
 
-func (h *Hub) rebuildTools(v *view, ms []member, sep string, problems *[]string) {
-	sigs := map[string]itemSig{}
-	calls := map[string]*route{}
-	var tools []server.ServerTool
+// kind describes one kind of item servers offer (tools, prompts, resources,
+// resource templates) for collect, the one loop that builds what a view
+// offers of it.
+type kind[T any] struct {
+	what string // "tool", in problems
+	// items are the server's items of this kind.
+	items func(*lists) []T
+	// key is the item's name, or its URI (template) for resources: what
+	// overrides and group selections name it by.
+	key func(*T) string
+	// prefixed: the item is offered as prefix + separator + key (tools,
+	// prompts); otherwise under its key, a URI that tool results refer to
+	// and so cannot be renamed. Resources still get a prefixed display
+	// name.
+	prefixed bool
+	// enabled applies the server's overrides; selected a group's selection.
+	enabled  func(cfg *settings.Server, key string) bool
+	selected func(gs *settings.GroupServer, key string) bool
+	// override is the description the settings give the item, or "".
+	override func(cfg *settings.Server, key string) string
+	// expose returns the item as the view offers it: renamed, described,
+	// and checked (an error hides it).
+	expose func(it T, name, desc string) (T, error)
+	// shown is what the view offers of this kind now; publish makes it
+	// offer items instead.
+	shown   func(*view) *map[string]itemSig
+	publish func(*view, []exposed[T])
+}
+
+// rebuild makes v offer what its members offer of one kind now, when that
+// changed.
+func rebuild[T any](v *view, k kind[T], ms []member, sep string, problems *[]string) {
+	c := collect(k, ms, sep, problems)
+	shown := k.shown(v)
+	if maps.Equal(c.sigs, *shown) {
+		return
+	}
+	k.publish(v, c.items)
+	*shown = c.sigs
+}
+
+// collected is what a view offers of one kind: the items in the settings'
+// order of their servers, and their signatures.
+type collected[T any] struct {
+	items []exposed[T]
+	sigs  map[string]itemSig
+}
+
+type exposed[T any] struct {
+	name  string // what clients call it by: its exposed name or URI
+	def   T
+	route *route
+}
+
+// collect builds what a view whose members are ms offers of one kind. One
+// rule holds for every kind: an item whose exposed name is not a valid MCP
+// name, or that another member already offers under the same name or URI,
+// is hidden, and the problem is reported; the first member in the
+// settings' order wins.
+func collect[T any](k kind[T], ms []member, sep string, problems *[]string) collected[T] {
+	out := collected[T]{sigs: map[string]itemSig{}}
 	for _, m := range ms {
 		cfg := m.up.cfg.Load()
-		l := m.up.lists.Load()
-		for i := range l.tools {
-			t := &l.tools[i]
-			if !cfg.ToolEnabled(t.Name) || (m.sel != nil && !m.sel.Tools.Allows(t.Name)) {
+		all := k.items(m.up.lists.Load())
+		for i := range all {
+			it := &all[i]
+			key := k.key(it)
+			if !k.enabled(cfg, key) || (m.sel != nil && !k.selected(m.sel, key)) {
 				continue
 			}
-			name := m.prefix + sep + t.Name
-			if len(name) > maxToolName {
-				*problems = append(*problems, "tool "+name+" is hidden: MCP tool names have 128 characters at most")
+			name := key
+			if k.prefixed {
+				name = m.prefix + sep + key
+				if len(name) > maxToolName {
+					*problems = append(*problems, k.what+" "+name+" is hidden: MCP names have 128 characters at most")
+					continue
+				}
+			}
+			if prev, dup := out.sigs[name]; dup {
+				*problems = append(*problems, k.what+" "+name+" of "+m.up.name+" is hidden: "+prev.up.name+" offers one by the same name")
 				continue
 			}
-			if prev, dup := sigs[name]; dup {
-				*problems = append(*problems, "tool "+name+" of "+m.up.name+" is hidden: "+prev.up.name+" has one of the same name")
+			desc := k.override(cfg, key)
+			display := name
+			if !k.prefixed {
+				display = m.prefix + sep + displayName(it)
+			}
+			def, err := k.expose(*it, display, desc)
+			if err != nil {
+				*problems = append(*problems, k.what+" "+name+" of "+m.up.name+" is hidden: "+err.Error())
 				continue
 			}
-			exposed := *t
-			exposed.Name = name
-			if o := cfg.Tools[t.Name]; o != nil && o.Description != "" {
-				exposed.Description = o.Description
-			}
-			// mcp-go refuses such a tool with a panic; skip it instead.
-			if err := mcp.ValidateParamHeaderAnnotations(&exposed); err != nil {
-				*problems = append(*problems, "tool "+name+" is hidden: "+err.Error())
-				continue
-			}
-			r := &route{up: m.up, name: t.Name}
-			tools = append(tools, server.ServerTool{Tool: exposed, Handler: r.callTool})
-			calls[name] = r
-			sigs[name] = itemSig{up: m.up, def: t, desc: exposed.Description}
+			out.items = append(out.items, exposed[T]{name: name, def: def, route: &route{up: m.up, name: key}})
+			out.sigs[name] = itemSig{up: m.up, def: it, desc: desc}
 		}
 	}
-	if !maps.Equal(sigs, v.tools) {
+	return out
+}
+
+// displayName is the name of a resource or template, which views show
+// prefixed though they offer it under its URI.
+func displayName(it any) string {
+	switch r := it.(type) {
+	case *mcp.Resource:
+		return r.Name
+	case *mcp.ResourceTemplate:
+		return r.Name
+	}
+	return ""
+}
+
+func override(m map[string]*settings.ItemOverride, key string) string {
+	if o := m[key]; o != nil {
+		return o.Description
+	}
+	return ""
+}
+
+var toolKind = kind[mcp.Tool]{
+	what:     "tool",
+	items:    func(l *lists) []mcp.Tool { return l.tools },
+	key:      func(t *mcp.Tool) string { return t.Name },
+	prefixed: true,
+	enabled:  (*settings.Server).ToolEnabled,
+	selected: func(gs *settings.GroupServer, key string) bool { return gs.Tools.Allows(key) },
+	override: func(cfg *settings.Server, key string) string { return override(cfg.Tools, key) },
+	expose: func(t mcp.Tool, name, desc string) (mcp.Tool, error) {
+		t.Name = name
+		if desc != "" {
+			t.Description = desc
+		}
+		// mcp-go refuses such a tool with a panic; hide it instead.
+		return t, mcp.ValidateParamHeaderAnnotations(&t)
+	},
+	shown: func(v *view) *map[string]itemSig { return &v.tools },
+	publish: func(v *view, items []exposed[mcp.Tool]) {
+		tools := make([]server.ServerTool, len(items))
+		calls := make(map[string]*route, len(items))
+		for i, it := range items {
+			tools[i] = server.ServerTool{Tool: it.def, Handler: it.route.callTool}
+			calls[it.name] = it.route
+		}
 		v.mcp.SetTools(tools...)
 		v.calls.Store(&calls)
-		v.tools = sigs
-	}
+	},
 }
 
-func (h *Hub) rebuildPrompts(v *view, ms []member, sep string) {
-	sigs := map[string]itemSig{}
-	var prompts []server.ServerPrompt
-	for _, m := range ms {
-		cfg := m.up.cfg.Load()
-		l := m.up.lists.Load()
-		for i := range l.prompts {
-			p := &l.prompts[i]
-			if !cfg.PromptEnabled(p.Name) || (m.sel != nil && !m.sel.Prompts.Allows(p.Name)) {
-				continue
-			}
-			name := m.prefix + sep + p.Name
-			if _, dup := sigs[name]; dup {
-				continue
-			}
-			exposed := *p
-			exposed.Name = name
-			if o := cfg.Prompts[p.Name]; o != nil && o.Description != "" {
-				exposed.Description = o.Description
-			}
-			r := &route{up: m.up, name: p.Name}
-			prompts = append(prompts, server.ServerPrompt{Prompt: exposed, Handler: r.getPrompt})
-			sigs[name] = itemSig{up: m.up, def: p, desc: exposed.Description}
+var promptKind = kind[mcp.Prompt]{
+	what:     "prompt",
+	items:    func(l *lists) []mcp.Prompt { return l.prompts },
+	key:      func(p *mcp.Prompt) string { return p.Name },
+	prefixed: true,
+	enabled:  (*settings.Server).PromptEnabled,
+	selected: func(gs *settings.GroupServer, key string) bool { return gs.Prompts.Allows(key) },
+	override: func(cfg *settings.Server, key string) string { return override(cfg.Prompts, key) },
+	expose: func(p mcp.Prompt, name, desc string) (mcp.Prompt, error) {
+		p.Name = name
+		if desc != "" {
+			p.Description = desc
 		}
-	}
-	if !maps.Equal(sigs, v.prompts) {
+		return p, nil
+	},
+	shown: func(v *view) *map[string]itemSig { return &v.prompts },
+	publish: func(v *view, items []exposed[mcp.Prompt]) {
+		prompts := make([]server.ServerPrompt, len(items))
+		for i, it := range items {
+			prompts[i] = server.ServerPrompt{Prompt: it.def, Handler: it.route.getPrompt}
+		}
 		v.mcp.SetPrompts(prompts...)
-		v.prompts = sigs
-	}
+	},
 }
 
-// rebuildResources registers resources under their own URIs: a URI is an
-// address that tool results refer to, so it cannot be renamed. Their names
-// get the server prefix. When two servers offer the same URI, the first in
-// the settings wins.
-func (h *Hub) rebuildResources(v *view, ms []member, sep string) {
-	sigs := map[string]itemSig{}
-	tsigs := map[string]itemSig{}
-	var resources []server.ServerResource
-	var templates []server.ServerResourceTemplate
-	for _, m := range ms {
-		cfg := m.up.cfg.Load()
-		l := m.up.lists.Load()
-		for i := range l.resources {
-			res := &l.resources[i]
-			if !cfg.ResourceEnabled(res.URI) || (m.sel != nil && !m.sel.Resources.Allows(res.URI)) {
-				continue
-			}
-			if _, dup := sigs[res.URI]; dup {
-				continue
-			}
-			exposed := *res
-			exposed.Name = m.prefix + sep + res.Name
-			if o := cfg.Resources[res.URI]; o != nil && o.Description != "" {
-				exposed.Description = o.Description
-			}
-			r := &route{up: m.up, name: res.URI}
-			resources = append(resources, server.ServerResource{Resource: exposed, Handler: r.readResource})
-			sigs[res.URI] = itemSig{up: m.up, def: res, desc: exposed.Description}
+var resourceKind = kind[mcp.Resource]{
+	what:     "resource",
+	items:    func(l *lists) []mcp.Resource { return l.resources },
+	key:      func(r *mcp.Resource) string { return r.URI },
+	enabled:  (*settings.Server).ResourceEnabled,
+	selected: func(gs *settings.GroupServer, key string) bool { return gs.Resources.Allows(key) },
+	override: func(cfg *settings.Server, key string) string { return override(cfg.Resources, key) },
+	expose: func(r mcp.Resource, name, desc string) (mcp.Resource, error) {
+		r.Name = name
+		if desc != "" {
+			r.Description = desc
 		}
-		for i := range l.templates {
-			t := &l.templates[i]
-			if t.URITemplate == nil || t.URITemplate.Template == nil {
-				continue
-			}
-			raw := t.URITemplate.Raw()
-			if _, dup := tsigs[raw]; dup {
-				continue
-			}
-			exposed := *t
-			exposed.Name = m.prefix + sep + t.Name
-			r := &route{up: m.up, name: raw}
-			templates = append(templates, server.ServerResourceTemplate{Template: exposed, Handler: r.readResource})
-			tsigs[raw] = itemSig{up: m.up, def: t}
+		return r, nil
+	},
+	shown: func(v *view) *map[string]itemSig { return &v.resources },
+	publish: func(v *view, items []exposed[mcp.Resource]) {
+		resources := make([]server.ServerResource, len(items))
+		for i, it := range items {
+			resources[i] = server.ServerResource{Resource: it.def, Handler: it.route.readResource}
 		}
-	}
-	if !maps.Equal(sigs, v.resources) {
 		v.mcp.SetResources(resources...)
-		v.resources = sigs
-	}
-	if !maps.Equal(tsigs, v.templates) {
+	},
+}
+
+// Templates are offered whole: overrides and group selections name
+// resources by URI, which a template is not.
+var templateKind = kind[mcp.ResourceTemplate]{
+	what:  "resource template",
+	items: func(l *lists) []mcp.ResourceTemplate { return l.templates },
+	key: func(t *mcp.ResourceTemplate) string {
+		if t.URITemplate == nil || t.URITemplate.Template == nil {
+			return ""
+		}
+		return t.URITemplate.Raw()
+	},
+	enabled:  func(*settings.Server, string) bool { return true },
+	selected: func(*settings.GroupServer, string) bool { return true },
+	override: func(*settings.Server, string) string { return "" },
+	expose: func(t mcp.ResourceTemplate, name, desc string) (mcp.ResourceTemplate, error) {
+		if t.URITemplate == nil || t.URITemplate.Template == nil {
+			return t, errors.New("it has no URI template")
+		}
+		t.Name = name
+		return t, nil
+	},
+	shown: func(v *view) *map[string]itemSig { return &v.templates },
+	publish: func(v *view, items []exposed[mcp.ResourceTemplate]) {
+		templates := make([]server.ServerResourceTemplate, len(items))
+		for i, it := range items {
+			templates[i] = server.ServerResourceTemplate{Template: it.def, Handler: it.route.readResource}
+		}
 		v.mcp.SetResourceTemplates(templates...)
-		v.templates = tsigs
-	}
+	},
 }

@@ -103,8 +103,8 @@ func newUpstream(env upstreamEnv, name string, cfg *settings.Server) *upstream {
 		name:        name,
 		upstreamEnv: env,
 		reconnect:   make(chan struct{}, 1),
-		refresh:   make(chan struct{}, 1),
-		done:      make(chan struct{}),
+		refresh:     make(chan struct{}, 1),
+		done:        make(chan struct{}),
 	}
 	u.cfg.Store(cfg)
 	u.lists.Store(&lists{})
