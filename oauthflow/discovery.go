@@ -298,3 +298,26 @@ func checkSecureURL(raw string) error {
 	}
 	return fmt.Errorf("refusing %s: want an https URL", raw)
 }
+
+// discovery returns the server's discovery, from the cache when the
+// challenge (if any) points where the cached one came from.
+func (s *server) discovery(ctx context.Context, ch *Challenge) (*discovery, error) {
+	s.mu.Lock()
+	d, cfg := s.disc, s.cfg
+	if ch == nil {
+		ch = s.challenge
+	}
+	s.mu.Unlock()
+	if d != nil && time.Since(d.at) < discoveryTTL && (ch == nil || ch.ResourceMetadata == "" || ch.ResourceMetadata == d.metadataURL) {
+		return d, nil
+	}
+	d, err := s.discover(ctx, cfg, ch)
+	if err != nil {
+		s.event("error", err.Error())
+		return nil, err
+	}
+	s.mu.Lock()
+	s.disc = d
+	s.mu.Unlock()
+	return d, nil
+}

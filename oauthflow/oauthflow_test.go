@@ -1,6 +1,7 @@
 package oauthflow
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -671,5 +672,42 @@ func TestCanonicalResource(t *testing.T) {
 	}
 	if checkSecureURL("http://auth.example/token") == nil || checkSecureURL("http://127.0.0.1:9/token") != nil {
 		t.Error("http outside loopback must be refused, and allowed on it")
+	}
+}
+
+// failingStore refuses every save, as a locked keychain does.
+type failingStore struct{ memStore }
+
+func (*failingStore) Set(context.Context, string, []byte) error {
+	return errors.New("the keychain is locked")
+}
+
+// TestAFailedSaveIsReportedOnce: the store reports its own failure; the
+// manager notes what it means in the server's trace, and logs nothing more.
+func TestAFailedSaveIsReportedOnce(t *testing.T) {
+	as := newFakeAS(t)
+	var logs bytes.Buffer
+	m, err := New(Options{Store: &failingStore{}, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{ServerURL: as.mcpURL(), OAuthConfig: settings.OAuthConfig{RedirectURI: "http://127.0.0.1:1/oauth/callback"}}
+	if err := m.Configure(context.Background(), "s", &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Authorize(context.Background(), "s", false); err != nil {
+		t.Fatal(err)
+	}
+	noted := 0
+	for _, st := range m.Trace("s") {
+		if strings.Contains(st.Message, "could not be saved") {
+			noted++
+		}
+	}
+	if noted == 0 {
+		t.Error("the server's trace does not say that its secrets could not be saved")
+	}
+	if strings.Contains(logs.String(), "could not be saved") || strings.Contains(logs.String(), "keychain is locked") {
+		t.Errorf("the manager logged the store's failure again:\n%s", logs.String())
 	}
 }

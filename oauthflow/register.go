@@ -50,7 +50,8 @@ func (s *server) clientFor(ctx context.Context, d *discovery) (*client, error) {
 	if cfg.ClientMetadataURL != "" && d.as.ClientIDMetadataDocumentSupported {
 		c := &client{ClientID: cfg.ClientMetadataURL, AuthMethod: "none", RedirectURI: cfg.RedirectURI, Method: "cimd"}
 		s.event("info", "identifying as "+cfg.ClientMetadataURL+" (Client ID Metadata Document)")
-		return c, s.saveClient(ctx, d.issuer, c)
+		s.saveClient(ctx, d.issuer, c)
+		return c, nil
 	}
 	if cfg.DynamicRegistration != nil && cfg.DynamicRegistration.Enabled != nil && !*cfg.DynamicRegistration.Enabled {
 		return nil, fmt.Errorf("%w: dynamic registration is turned off for this server; set oauth.clientId", ErrNoClient)
@@ -62,11 +63,14 @@ func (s *server) clientFor(ctx context.Context, d *discovery) (*client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return c, s.saveClient(ctx, d.issuer, c)
+	s.saveClient(ctx, d.issuer, c)
+	return c, nil
 }
 
-func (s *server) saveClient(ctx context.Context, issuer string, c *client) error {
-	return s.update(ctx, func(b *bundle) {
+// saveClient keeps a client identity. A failed save keeps it in memory (and
+// update notes it), so the sign-in goes on.
+func (s *server) saveClient(ctx context.Context, issuer string, c *client) {
+	_ = s.update(ctx, func(b *bundle) {
 		if b.Clients == nil {
 			b.Clients = map[string]*client{}
 		}

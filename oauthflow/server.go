@@ -154,7 +154,10 @@ func (s *server) update(ctx context.Context, f func(b *bundle)) error {
 		return s.m.store.Delete(ctx, s.name)
 	}
 	if err := s.m.store.Set(ctx, s.name, raw); err != nil {
-		s.event("error", "saving the secrets failed; they are kept in memory: "+err.Error())
+		// The store logs and shows its own failure (keychain.Status); the
+		// server's trace says what it means here, without a second log
+		// line.
+		s.note("error", "its secrets could not be saved; they are kept in memory until mcptray quits: "+err.Error())
 		return err
 	}
 	return nil
@@ -169,6 +172,13 @@ func cloneClients(c map[string]*client) map[string]*client {
 	return out
 }
 
+// note records one step in the server's trace only: for what another layer
+// has logged already.
+func (s *server) note(level, msg string) {
+	s.trace.add(Step{Time: s.m.now(), Level: level, Message: msg})
+	s.m.changes.Notify()
+}
+
 // event reports one step to the log and the server's trace.
 func (s *server) event(level, msg string) {
 	switch level {
@@ -179,8 +189,7 @@ func (s *server) event(level, msg string) {
 	default:
 		s.m.log.Info("oauth: "+msg, "server", s.name)
 	}
-	s.trace.add(Step{Time: s.m.now(), Level: level, Message: msg})
-	s.m.changes.Notify()
+	s.note(level, msg)
 }
 
 func (s *server) state() string {

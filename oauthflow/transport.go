@@ -1,10 +1,8 @@
 package oauthflow
 
 import (
-	"context"
 	"io"
 	"net/http"
-	"strings"
 )
 
 // maxStepUps bounds the authorizations one request may ask for more
@@ -136,22 +134,4 @@ func (s *server) noteChallenge(ch Challenge) {
 	}
 	c := ch
 	s.challenge = &c
-}
-
-// stepUp asks the user for more scopes in the browser and waits, as long
-// as the request may, for the sign-in to complete.
-func (s *server) stepUp(ctx context.Context, ch Challenge) error {
-	s.event("warn", "the server needs more scopes ("+strings.Join(ch.Scopes, " ")+"); asking the user")
-	wait := s.waitChannel()
-	if _, err := s.authorize(ctx, true, ch.Scopes); err != nil {
-		return err
-	}
-	select {
-	case <-wait:
-		return nil
-	case <-ctx.Done():
-		reason := "it needs more permission (" + strings.Join(ch.Scopes, " ") + "): finish the sign-in in the browser"
-		s.setState(StateNeedsAuthorization, reason)
-		return &AuthorizationError{Server: s.name, Reason: reason}
-	}
 }
