@@ -128,12 +128,12 @@ func Open(opts Options) (*Store, error) {
 		opts.Logger = slog.Default()
 	}
 	s := &Store{
-		opts:    opts,
-		log:     opts.Logger,
-		file:    &fileStore{path: opts.File},
-		calls:   callGuard{timeout: opts.Timeout, sem: make(chan struct{}, 1)},
-		cache:   map[string][]byte{},
-		where:   map[string]string{},
+		opts:  opts,
+		log:   opts.Logger,
+		file:  &fileStore{path: opts.File},
+		calls: callGuard{timeout: opts.Timeout, sem: make(chan struct{}, 1)},
+		cache: map[string][]byte{},
+		where: map[string]string{},
 	}
 	if removed, err := atomicfile.CleanTemp(opts.File); err != nil {
 		s.log.Warn("cannot remove temporary files an interrupted save of the secrets file left", "err", err)
