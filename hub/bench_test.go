@@ -44,7 +44,7 @@ func benchView(b *testing.B) (*view, string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	h.events["s"] = &eventLog{}
+	h.events["s"] = newEventLog()
 	u := newUpstream(h.upstreamEnv("s"), "s", &settings.Server{Command: "x"})
 	sess := &session{tr: &instantTransport{result: json.RawMessage(`{"content":[{"type":"text","text":"benchmark payload of a modest size, like most tool arguments"}]}`)}}
 	u.sess.Store(sess)

@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mcptray/mcptray/internal/apijson"
 	"github.com/mcptray/mcptray/settings"
 )
 
@@ -352,17 +353,10 @@ func isLoopbackHost(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-func writeError(w http.ResponseWriter, code int, msg string) {
-	writeJSON(w, code, map[string]string{"error": msg})
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
-}
+var (
+	writeJSON  = apijson.Write
+	writeError = apijson.Error
+)
 
 // health is what /api/health answers, so that a second start can tell that
 // mcptray already runs.

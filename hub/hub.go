@@ -281,7 +281,7 @@ func (h *Hub) apply(st *settings.Settings) {
 				stop = append(stop, u)
 			}
 			if h.events[name] == nil {
-				h.events[name] = &eventLog{}
+				h.events[name] = newEventLog()
 			}
 			nu := newUpstream(h.upstreamEnv(name), name, cfg)
 			next[name] = nu
@@ -446,7 +446,7 @@ func (h *Hub) Details(name string) (ServerDetails, bool) {
 	if u == nil {
 		return ServerDetails{}, false
 	}
-	events := u.events.list()
+	events := u.events.List()
 	if h.auth != nil {
 		for _, st := range h.auth.Trace(name) {
 			events = append(events, Event{Time: st.Time, Level: st.Level, Message: "oauth: " + st.Message})

@@ -1,9 +1,9 @@
 package hub
 
 import (
-	"sync"
 	"time"
 
+	"github.com/mcptray/mcptray/internal/ring"
 	"github.com/mcptray/mcptray/oauthflow"
 )
 
@@ -62,30 +62,6 @@ type ServerDetails struct {
 const maxEvents = 100
 
 // eventLog is a server's last maxEvents events.
-type eventLog struct {
-	mu     sync.Mutex // guards events and next
-	events []Event
-	next   int // where the next event goes once the log is full
-}
+type eventLog = ring.Ring[Event]
 
-func (l *eventLog) add(level, msg string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	e := Event{Time: time.Now(), Level: level, Message: msg}
-	if len(l.events) < maxEvents {
-		l.events = append(l.events, e)
-		return
-	}
-	l.events[l.next] = e
-	l.next = (l.next + 1) % maxEvents
-}
-
-// list returns the events, oldest first.
-func (l *eventLog) list() []Event {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	out := make([]Event, 0, len(l.events))
-	out = append(out, l.events[l.next:]...)
-	out = append(out, l.events[:l.next]...)
-	return out
-}
+func newEventLog() *eventLog { return &eventLog{Size: maxEvents} }

@@ -142,7 +142,7 @@ func (u *upstream) event(level slog.Level, msg string, args ...any) {
 	for i := 0; i+1 < len(args); i += 2 {
 		text += fmt.Sprintf(" %v=%v", args[i], args[i+1])
 	}
-	u.events.add(levelName(level), text)
+	u.events.Add(Event{Time: time.Now(), Level: levelName(level), Message: text})
 }
 
 func levelName(l slog.Level) string {

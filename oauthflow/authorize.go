@@ -194,7 +194,7 @@ func (m *Manager) nextAutomatic(ctx context.Context) {
 // as the request may, for the sign-in to complete.
 func (s *server) stepUp(ctx context.Context, ch Challenge) error {
 	s.event("warn", "the server needs more scopes ("+strings.Join(ch.Scopes, " ")+"); asking the user")
-	wait := s.waitChannel()
+	wait := s.authorized.C()
 	if _, err := s.authorize(ctx, true, ch.Scopes); err != nil {
 		return err
 	}

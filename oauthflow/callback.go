@@ -3,13 +3,14 @@ package oauthflow
 import (
 	"context"
 	"crypto/subtle"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"html"
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/mcptray/mcptray/internal/apijson"
 )
 
 // ServeHTTP answers the sign-in's part of the hub's HTTP surface, under
@@ -32,7 +33,7 @@ func (m *Manager) routes() *http.ServeMux {
 			apiError(w, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, Authorization{URL: u})
+		apijson.Write(w, http.StatusOK, Authorization{URL: u})
 	})
 	mux.HandleFunc("POST /api/servers/{name}/signout", func(w http.ResponseWriter, r *http.Request) {
 		name := r.PathValue("name")
@@ -40,7 +41,7 @@ func (m *Manager) routes() *http.ServeMux {
 			apiError(w, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, m.Summary(name))
+		apijson.Write(w, http.StatusOK, m.Summary(name))
 	})
 	return mux
 }
@@ -57,15 +58,7 @@ func apiError(w http.ResponseWriter, err error) {
 	if errors.Is(err, ErrUnknownServer) {
 		code = http.StatusNotFound
 	}
-	writeJSON(w, code, map[string]string{"error": err.Error()})
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
+	apijson.Error(w, code, err.Error())
 }
 
 // callback answers the browser's return from the authorization server at
@@ -196,7 +189,7 @@ func (s *server) complete(ctx context.Context, p *pending, code string) error {
 	s.mu.Unlock()
 	s.setState(StateAuthorized, "")
 	s.mirror()
-	s.signalAuthorized()
+	s.authorized.Notify()
 	s.m.nudge() // the next automatic sign-in, if any
 	return nil
 }

@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"reflect"
 	"slices"
@@ -28,6 +29,7 @@ import (
 	"time"
 
 	"github.com/mcptray/mcptray/internal/broadcast"
+	"github.com/mcptray/mcptray/internal/ring"
 	"github.com/mcptray/mcptray/settings"
 )
 
@@ -247,7 +249,7 @@ func (m *Manager) server(name string) *server {
 	defer m.mu.Unlock()
 	s := m.servers[name]
 	if s == nil {
-		s = &server{name: name, m: m}
+		s = &server{name: name, m: m, trace: ring.Ring[Step]{Size: maxSteps}}
 		m.servers[name] = s
 	}
 	return s
@@ -289,7 +291,7 @@ func (m *Manager) Trace(name string) []Step {
 	if s == nil {
 		return nil
 	}
-	return s.trace.list()
+	return s.trace.List()
 }
 
 // Summary returns a server's authorization summary, or nil when it has no
@@ -332,19 +334,20 @@ func sameConfig(a, b Config) bool {
 	return a.ServerURL == b.ServerURL && reflect.DeepEqual(a.OAuthConfig, b.OAuthConfig)
 }
 
+// all returns every server the manager knows.
+func (m *Manager) all() []*server {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Collect(maps.Values(m.servers))
+}
+
 // checkStored looks again at the secrets of every server that holds a
 // token, after the store saw secrets change outside mcptray (a keychain
 // item deleted by hand): such a server forgets what it held in memory, and
 // asks for a new authorization on its next request, without opening a
 // browser by itself.
 func (m *Manager) checkStored(ctx context.Context) {
-	m.mu.Lock()
-	servers := make([]*server, 0, len(m.servers))
-	for _, s := range m.servers {
-		servers = append(servers, s)
-	}
-	m.mu.Unlock()
-	for _, s := range servers {
+	for _, s := range m.all() {
 		s.mu.Lock()
 		had := s.b != nil && s.b.Token != nil
 		s.mu.Unlock()

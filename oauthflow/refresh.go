@@ -182,13 +182,7 @@ func (s *server) refresh(ctx context.Context) error {
 
 // renewDue refreshes the tokens that reached 80% of their lifetime.
 func (m *Manager) renewDue(ctx context.Context) {
-	m.mu.Lock()
-	servers := make([]*server, 0, len(m.servers))
-	for _, s := range m.servers {
-		servers = append(servers, s)
-	}
-	m.mu.Unlock()
-	for _, s := range servers {
+	for _, s := range m.all() {
 		if s.refreshDue() {
 			if _, err := s.token(ctx); err != nil {
 				s.event("warn", "background refresh failed: "+err.Error())

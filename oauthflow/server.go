@@ -7,6 +7,9 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/mcptray/mcptray/internal/broadcast"
+	"github.com/mcptray/mcptray/internal/ring"
 )
 
 // bundle is everything secret about one server: one keychain item, so that
@@ -81,14 +84,15 @@ type server struct {
 	reason     string
 	challenge  *Challenge    // the last one the server sent
 	refreshing chan struct{} // non-nil while a refresh runs
-	authorized chan struct{} // closed and replaced when an authorization completes
 	signedOut  bool          // the user signed out: no automatic browser
 	// everAuthorized: this server had a token in this process, or in the
 	// store; with Config.AuthorizedBefore it tells a first connection from
 	// credentials that stopped working.
 	everAuthorized bool
 
-	trace steps // its last steps, for its details
+	trace ring.Ring[Step] // its last maxSteps steps, for its details
+
+	authorized broadcast.Signal // an authorization completed
 
 	// saveMu orders the bundle's saves as its changes: without it, two
 	// updates at once could reach the store in the other order and leave
@@ -175,7 +179,7 @@ func cloneClients(c map[string]*client) map[string]*client {
 // note records one step in the server's trace only: for what another layer
 // has logged already.
 func (s *server) note(level, msg string) {
-	s.trace.add(Step{Time: s.m.now(), Level: level, Message: msg})
+	s.trace.Add(Step{Time: s.m.now(), Level: level, Message: msg})
 	s.m.changes.Notify()
 }
 
@@ -232,26 +236,6 @@ func (s *server) pendingOpen() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b != nil && s.b.Pending != nil && s.m.now().Sub(s.b.Pending.Created) < pendingTTL
-}
-
-// waitChannel returns a channel closed at the next completed authorization.
-func (s *server) waitChannel() <-chan struct{} {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.authorized == nil {
-		s.authorized = make(chan struct{})
-	}
-	return s.authorized
-}
-
-// signalAuthorized wakes whoever waits for an authorization.
-func (s *server) signalAuthorized() {
-	s.mu.Lock()
-	if s.authorized != nil {
-		close(s.authorized)
-		s.authorized = nil
-	}
-	s.mu.Unlock()
 }
 
 func (s *server) summary() *Summary {
@@ -328,33 +312,7 @@ func (s *server) tokenStore() string {
 	return ""
 }
 
-// maxSteps is how many steps of its authorization a server keeps.
+// maxSteps is how many steps of its authorization a server keeps. They
+// outlive the server's connections, so that its details show how the first
+// sign-in went.
 const maxSteps = 100
-
-// steps is a server's last maxSteps steps. They outlive the server's
-// connections, so that its details show how the first sign-in went.
-type steps struct {
-	mu   sync.Mutex // guards ring and next
-	ring []Step
-	next int // where the next step goes once the ring is full
-}
-
-func (l *steps) add(st Step) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(l.ring) < maxSteps {
-		l.ring = append(l.ring, st)
-		return
-	}
-	l.ring[l.next] = st
-	l.next = (l.next + 1) % maxSteps
-}
-
-// list returns the steps, oldest first.
-func (l *steps) list() []Step {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	out := make([]Step, 0, len(l.ring))
-	out = append(out, l.ring[l.next:]...)
-	return append(out, l.ring[:l.next]...)
-}
