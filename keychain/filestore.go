@@ -19,7 +19,9 @@ import (
 type fileStore struct {
 	path string
 
-	mu    sync.Mutex // guards data, mtime and size, and serializes writes
+	// mu guards data, mtime and size, and is held across a save of the
+	// file: that is what keeps two saves from undoing each other.
+	mu    sync.Mutex
 	data  map[string]string
 	mtime time.Time
 	size  int64

@@ -64,9 +64,11 @@ type Config struct {
 type Transport struct {
 	cfg Config
 
-	cmd    *exec.Cmd
-	stdin  *os.File
-	writeM sync.Mutex // serializes whole lines to stdin
+	cmd   *exec.Cmd
+	stdin *os.File
+	// writeM serializes whole lines to stdin; it is held across the write,
+	// which is what keeps two messages from interleaving.
+	writeM sync.Mutex
 
 	// mu guards pending, onNotify and onRequest.
 	mu        sync.Mutex
