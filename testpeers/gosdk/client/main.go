@@ -116,10 +116,10 @@ func raw(v any) json.RawMessage {
 func cannedContent(schema any) map[string]any {
 	var s struct {
 		Properties map[string]struct {
-			Type    string `json:"type"`
-			Format  string `json:"format"`
-			Enum    []any  `json:"enum"`
-			OneOf   []struct {
+			Type   string `json:"type"`
+			Format string `json:"format"`
+			Enum   []any  `json:"enum"`
+			OneOf  []struct {
 				Const any `json:"const"`
 			} `json:"oneOf"`
 			Minimum *float64 `json:"minimum"`

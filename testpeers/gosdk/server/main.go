@@ -56,8 +56,8 @@ import (
 const statusURI = "peer://status"
 
 type peer struct {
-	server  *mcp.Server
-	codec   *state.Codec
+	server    *mcp.Server
+	codec     *state.Codec
 	version   atomic.Int64 // the content version of peer://status
 	cancelled atomic.Int64 // how many slow calls were cancelled
 }
