@@ -171,6 +171,10 @@ function build(notifier) {
                 }
                 await ctx.mcpReq.log('info', `step ${i} of ${n}`, 'progress');
                 await ctx.mcpReq.log('debug', `debug ${i}`, 'progress');
+                // A pause per step: TypeScript SDK clients on stdio drop
+                // notifications/progress that arrive back to back with the
+                // response.
+                await new Promise(r => setTimeout(r, 50));
             }
             return text(`progress: ${n} steps`);
         }
@@ -246,10 +250,12 @@ function build(notifier) {
     server.server.setRequestHandler('tasks/get', { params: TaskParams, result: z.object({}).passthrough() }, async ({ taskId }) => taskView(lookup(taskId)));
     server.server.setRequestHandler(
         'tasks/update',
-        { params: z.object({ taskId: z.string(), inputResponses: z.record(z.string(), z.any()) }).passthrough(), result: z.object({}).passthrough() },
-        async ({ taskId, inputResponses }) => {
+        { params: TaskParams, result: z.object({}).passthrough() },
+        async ({ taskId }, ctx) => {
             const t = lookup(taskId);
-            const r = inputResponses.confirm;
+            // The SDK lifts inputResponses out of every request's params
+            // (its MRTR handling), tasks/update's included.
+            const r = ctx.mcpReq.inputResponses?.confirm;
             if (t.status === 'input_required' && r) {
                 delete t.inputRequests;
                 t.result = text(`task: confirmed ${r.action} ${JSON.stringify(r.content ?? {})}`);

@@ -224,6 +224,10 @@ func (p *peer) register() {
 			}
 			_ = req.Session.Log(ctx, &mcp.LoggingMessageParams{Level: "info", Logger: "progress", Data: fmt.Sprintf("step %d of %d", i, steps)})
 			_ = req.Session.Log(ctx, &mcp.LoggingMessageParams{Level: "debug", Logger: "progress", Data: fmt.Sprintf("debug %d", i)})
+			// A pause per step: TypeScript SDK clients on stdio drop
+			// notifications/progress that arrive back to back with the
+			// response (see /work/notes/wire-facts.md).
+			time.Sleep(50 * time.Millisecond)
 		}
 		return text("progress: %d steps", steps), nil, nil
 	})
