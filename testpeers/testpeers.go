@@ -9,11 +9,9 @@
 package testpeers
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -21,7 +19,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -115,49 +112,7 @@ func StartNode(t testing.TB, script string, args []string, env []string) *Proces
 func StartNodePorts(t testing.TB, script string, args []string, env []string, n int) *Process {
 	t.Helper()
 	dir := PeersDir(t)
-	cmd := exec.Command(Node(t), append([]string{"--require", filepath.Join(dir, "loopback.cjs"), script}, args...)...)
-	cmd.Dir = dir
-	cmd.Env = append(append(os.Environ(), "PORT=0"), env...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	out := &Buffer{}
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout = out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", script, err)
-	}
-	p := &Process{cmd: cmd, out: out}
-	t.Cleanup(p.Stop)
-	ports := make(chan int, 8)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			line := sc.Text()
-			out.Write([]byte(line + "\n"))
-			if rest, ok := strings.CutPrefix(line, "MCPTRAY_PEER_LISTENING "); ok {
-				if n, err := strconv.Atoi(rest); err == nil {
-					select {
-					case ports <- n:
-					default:
-					}
-				}
-			}
-		}
-		_, _ = io.Copy(out, stderr)
-	}()
-	deadline := time.After(30 * time.Second)
-	for len(p.Ports) < n {
-		select {
-		case port := <-ports:
-			p.Ports = append(p.Ports, port)
-		case <-deadline:
-			t.Fatalf("%s did not start listening on %d ports within 30 s:\n%s", script, n, out.String())
-		}
-	}
-	p.Port = p.Ports[0]
-	return p
+	return startIn(t, dir, Node(t), append([]string{"--require", filepath.Join(dir, "loopback.cjs"), script}, args...), append([]string{"PORT=0"}, env...), n)
 }
 
 // OAuthServer is the oidc-provider authorization server and the MCP server
