@@ -118,6 +118,21 @@ func StartNodePorts(t testing.TB, script string, args []string, env []string, n 
 	cmd := exec.Command(Node(t), append([]string{"--require", filepath.Join(dir, "loopback.cjs"), script}, args...)...)
 	cmd.Dir = dir
 	cmd.Env = append(append(os.Environ(), "PORT=0"), env...)
+	return startCmd(t, cmd, script, n)
+}
+
+// StartProgram runs the program bin, which announces each port it listens
+// on as node peers do ("MCPTRAY_PEER_LISTENING port" on stderr), waits for
+// n of them, and stops it when t ends.
+func StartProgram(t testing.TB, bin string, args []string, env []string, n int) *Process {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	return startCmd(t, cmd, filepath.Base(bin), n)
+}
+
+func startCmd(t testing.TB, cmd *exec.Cmd, name string, n int) *Process {
+	t.Helper()
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	out := &Buffer{}
 	stderr, err := cmd.StderrPipe()
@@ -126,7 +141,7 @@ func StartNodePorts(t testing.TB, script string, args []string, env []string, n 
 	}
 	cmd.Stdout = out
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", script, err)
+		t.Fatalf("start %s: %v", name, err)
 	}
 	p := &Process{cmd: cmd, out: out}
 	t.Cleanup(p.Stop)
@@ -153,7 +168,7 @@ func StartNodePorts(t testing.TB, script string, args []string, env []string, n 
 		case port := <-ports:
 			p.Ports = append(p.Ports, port)
 		case <-deadline:
-			t.Fatalf("%s did not start listening on %d ports within 30 s:\n%s", script, n, out.String())
+			t.Fatalf("%s did not start listening on %d ports within 30 s:\n%s", name, n, out.String())
 		}
 	}
 	p.Port = p.Ports[0]
