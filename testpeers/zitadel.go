@@ -43,7 +43,11 @@ type ZitadelOptions struct {
 //   - matches a native client's loopback redirect URI on any port;
 //   - ignores RFC 8707 resource: the access token's audience is the client;
 //   - issues JWT access tokens (the resource server verifies them with its
-//     JWKS), rotates refresh tokens (offline_access), and revokes them;
+//     JWKS) that carry no scope claim of their own: zitadelop adds the
+//     granted scopes through the storage's claims hook;
+//   - rotates refresh tokens (offline_access) and revokes them;
+//   - sends no RFC 9207 iss;
+//   - matches a confidential web client's redirect URI exactly, port included;
 //   - serves only OpenID discovery, no RFC 8414 document, and advertises a
 //     device_authorization_endpoint (RFC 8628);
 //   - has a login page but no consent page: nothing to decline or untick.

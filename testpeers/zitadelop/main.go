@@ -10,7 +10,8 @@
 // public native client (PKCE, refresh tokens; loopback redirects match on
 // any port, RFC 8252 section 7.3); each -secret-client is
 // id:secret=redirect[,...] for a confidential web client (client_secret_basic).
-// Their access tokens are JWTs, so that a resource server can verify them;
+// Their access tokens are JWTs, so that a resource server can verify them,
+// with the granted scopes in their "scope" claim;
 // -scope names the scopes a client may ask for besides the OpenID ones
 // (the provider drops any other scope from a request without an error).
 package main
@@ -107,6 +108,22 @@ func run(natives, webs, scopes []string) error {
 type scopedStorage struct {
 	*storage.Storage
 	scopes []string
+}
+
+// GetPrivateClaimsFromScopes is op.Storage's hook for the claims a JWT
+// access token asserts for its scopes: besides the example's own, the
+// granted scopes as RFC 9068's "scope" claim, which zitadel/oidc does not
+// write, so that a resource server can answer 403 insufficient_scope.
+func (s *scopedStorage) GetPrivateClaimsFromScopes(ctx context.Context, userID, clientID string, scopes []string) (map[string]any, error) {
+	claims, err := s.Storage.GetPrivateClaimsFromScopes(ctx, userID, clientID, scopes)
+	if err != nil {
+		return nil, err
+	}
+	if claims == nil {
+		claims = map[string]any{}
+	}
+	claims["scope"] = strings.Join(scopes, " ")
+	return claims, nil
 }
 
 func (s *scopedStorage) GetClientByClientID(ctx context.Context, id string) (op.Client, error) {
