@@ -123,11 +123,17 @@ func (b *Browser) Pages() string {
 	return strings.Join(b.pages, "\n")
 }
 
+// bare is u without its query, which may carry codes and state that have
+// no place in a test's output.
+func bare(u *url.URL) string {
+	c := *u
+	c.RawQuery, c.User = "", nil
+	return c.String()
+}
+
 func (b *Browser) record(req *http.Request, status int) {
-	u := *req.URL
-	u.RawQuery = ""
 	b.mu.Lock()
-	b.pages = append(b.pages, fmt.Sprintf("%s %s → %d", req.Method, u.String(), status))
+	b.pages = append(b.pages, fmt.Sprintf("%s %s → %d", req.Method, bare(req.URL), status))
 	b.mu.Unlock()
 }
 
@@ -164,7 +170,7 @@ func (b *Browser) walk(ctx context.Context, u string, stop *url.URL) (*url.URL, 
 			continue
 		}
 		if resp.StatusCode != http.StatusOK {
-			return nil, fmt.Errorf("%s %s: %s: %s", req.Method, req.URL.Redacted(), resp.Status, snippet(body))
+			return nil, fmt.Errorf("%s %s: %s: %s", req.Method, bare(req.URL), resp.Status, snippet(body))
 		}
 		page := string(body)
 		forms := parseForms(page)
@@ -172,11 +178,11 @@ func (b *Browser) walk(ctx context.Context, u string, stop *url.URL) (*url.URL, 
 			if stop == nil {
 				return req.URL, b.untickedAll(unticked)
 			}
-			return nil, fmt.Errorf("%s: a page without a form, before any redirect to %s: %s", req.URL.Redacted(), stop.Redacted(), snippet(body))
+			return nil, fmt.Errorf("%s: a page without a form, before any redirect to %s: %s", bare(req.URL), bare(stop), snippet(body))
 		}
 		next, err := b.answer(ctx, req.URL, page, forms, unticked)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", req.URL.Redacted(), err)
+			return nil, fmt.Errorf("%s: %w", bare(req.URL), err)
 		}
 		req = next
 	}
@@ -278,8 +284,15 @@ func (b *Browser) answer(ctx context.Context, page *url.URL, body string, forms 
 	return req, nil
 }
 
+var (
+	styleRe  = regexp.MustCompile(`(?is)<style\b.*?</style>`)
+	scriptRe = regexp.MustCompile(`(?is)<script\b.*?</script>`)
+)
+
+// snippet is the start of a page's text, for an error message.
 func snippet(b []byte) string {
-	s := strings.Join(strings.Fields(regexp.MustCompile(`<[^>]*>`).ReplaceAllString(string(b), " ")), " ")
+	page := scriptRe.ReplaceAllString(styleRe.ReplaceAllString(string(b), " "), " ")
+	s := strings.Join(strings.Fields(html.UnescapeString(textRe.ReplaceAllString(page, " "))), " ")
 	if len(s) > 300 {
 		s = s[:300] + "…"
 	}

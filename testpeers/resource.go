@@ -204,9 +204,9 @@ type ResourceOptions struct {
 	ToolScopes map[string]string
 	// Verify checks tokens.
 	Verify TokenVerifier
-	// Audience, when set, must be among a token's audiences (RFC 8707:
-	// the token was issued for this resource).
-	Audience string
+	// RequireAudience refuses a token whose audiences do not include the
+	// server's URL (RFC 8707: the token was issued for this resource).
+	RequireAudience bool
 }
 
 // ResourceServer is a Go MCP server (mcp-go, streamable HTTP) that only
@@ -314,7 +314,7 @@ func (rs *ResourceServer) protect(next http.Handler) http.Handler {
 			return
 		}
 		info, err := rs.opts.Verify(r.Context(), token)
-		if errors.Is(err, ErrInactiveToken) || (err == nil && rs.opts.Audience != "" && !slices.Contains(info.Audience, rs.opts.Audience)) {
+		if errors.Is(err, ErrInactiveToken) || (err == nil && rs.opts.RequireAudience && !slices.Contains(info.Audience, rs.URL)) {
 			challenge(http.StatusUnauthorized, "error", "invalid_token", "error_description", "the access token is not valid for this resource")
 			return
 		}
