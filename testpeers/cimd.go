@@ -166,6 +166,7 @@ func ClientMetadata(clientID string, redirectURIs ...string) map[string]any {
 //     included): this configuration lifts that for the test host;
 //   - refuses a document whose client_id differs from its URL, or that
 //     names a shared-secret token_endpoint_auth_method;
+//   - matches a native client's loopback redirect URI on any port;
 //   - sends RFC 9207 iss and advertises it; requires PKCE;
 //   - binds JWT access tokens to the RFC 8707 resource (audience), with
 //     the scopes mcp:tools and mcp:admin;

@@ -105,6 +105,14 @@ func TestCIMD(t *testing.T) {
 		}
 	})
 
+	t.Run("loopback on any port", func(t *testing.T) {
+		// RFC 8252 section 7.3: a native client's loopback redirect URI
+		// matches whatever port the client listens on.
+		id := host.Publish("/oauth/any-port.json", ClientMetadata(host.URL+"/oauth/any-port.json", "http://127.0.0.1/callback"))
+		g := &flow{meta: meta, clientID: id, redirect: redirect, resource: rs.URL}
+		g.exchange(t, g.authorize(t, NewBrowser(t, "cimd-user", "any"), "mcp:tools"))
+	})
+
 	t.Run("bad documents", func(t *testing.T) {
 		// oidc-provider shows an error page rather than trusting the
 		// redirect URI of a client it could not establish.

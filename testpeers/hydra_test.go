@@ -157,6 +157,16 @@ func TestHydra(t *testing.T) {
 		}
 	})
 
+	t.Run("loopback on any port", func(t *testing.T) {
+		// RFC 8252 section 7.3, as Hydra (fosite) implements it.
+		status, reg := register(t, meta.RegistrationEndpoint, nativeClient("http://127.0.0.1/callback", "mcp:tools"))
+		if status != http.StatusCreated {
+			t.Fatalf("registration: %d %v", status, reg)
+		}
+		g := &flow{meta: meta, clientID: reg["client_id"].(string), redirect: redirect, resource: rs.URL}
+		g.exchange(t, g.authorize(t, NewBrowser(t, HydraUser, HydraPassword), "mcp:tools"))
+	})
+
 	t.Run("refresh rotates", func(t *testing.T) {
 		if tok == nil {
 			t.Skip("approve failed")

@@ -90,8 +90,9 @@ func JWTVerifier(issuer, jwksURL string) TokenVerifier {
 	keys := map[string]*rsa.PublicKey{}
 	key := func(ctx context.Context, kid string) (*rsa.PublicKey, error) {
 		mu.Lock()
-		defer mu.Unlock()
-		if k, ok := keys[kid]; ok {
+		k, ok := keys[kid]
+		mu.Unlock()
+		if ok {
 			return k, nil
 		}
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, jwksURL, nil)
@@ -109,6 +110,8 @@ func JWTVerifier(issuer, jwksURL string) TokenVerifier {
 		if err := json.NewDecoder(resp.Body).Decode(&set); err != nil {
 			return nil, fmt.Errorf("jwks: %w", err)
 		}
+		mu.Lock()
+		defer mu.Unlock()
 		for _, k := range set.Keys {
 			n, err1 := base64.RawURLEncoding.DecodeString(k.N)
 			e, err2 := base64.RawURLEncoding.DecodeString(k.E)
