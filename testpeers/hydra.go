@@ -54,7 +54,9 @@ type HydraOptions struct {
 //   - requires PKCE (here), issues opaque access tokens (ory_at_...), which
 //     the resource server introspects on the admin port, and rotating
 //     refresh tokens when the client asks for offline_access;
-//   - matches a loopback redirect URI on any port (RFC 8252 section 7.3);
+//   - matches a loopback redirect URI on any port (RFC 8252 section 7.3),
+//     but only for 127.0.0.1 and [::1]: http://localhost must match
+//     exactly, port included;
 //   - refuses a state shorter than 8 characters (invalid_state), sends no
 //     RFC 9207 iss and ignores RFC 8707 resource (its tokens' audience
 //     comes from its own "audience" parameter);

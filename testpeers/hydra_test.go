@@ -165,6 +165,16 @@ func TestHydra(t *testing.T) {
 		}
 		g := &flow{meta: meta, clientID: reg["client_id"].(string), redirect: redirect, resource: rs.URL}
 		g.exchange(t, g.authorize(t, NewBrowser(t, HydraUser, HydraPassword), "mcp:tools"))
+		// Only for IP literals: "localhost" must match exactly, port
+		// included (RFC 8252 section 8.3 advises against localhost).
+		status, reg = register(t, meta.RegistrationEndpoint, nativeClient("http://localhost/callback", "mcp:tools"))
+		if status != http.StatusCreated {
+			t.Fatalf("registration: %d %v", status, reg)
+		}
+		g = &flow{meta: meta, clientID: reg["client_id"].(string), redirect: "http://localhost:" + freePortString(t) + "/callback", resource: rs.URL}
+		if _, err := g.tryAuthorize(NewBrowser(t, HydraUser, HydraPassword), "mcp:tools"); err == nil || !strings.Contains(err.Error(), "redirect_uri") {
+			t.Errorf("localhost on another port: %v, want Hydra's redirect_uri error page", err)
+		}
 	})
 
 	t.Run("refresh rotates", func(t *testing.T) {

@@ -123,7 +123,8 @@ func JWTVerifier(issuer, jwksURL string) TokenVerifier {
 		if k, ok := keys[kid]; ok {
 			return k, nil
 		}
-		return nil, fmt.Errorf("jwks: no key %q", kid)
+		// Signed by a key the issuer does not have: not its token.
+		return nil, ErrInactiveToken
 	}
 	return func(ctx context.Context, token string) (*TokenInfo, error) {
 		parts := strings.Split(token, ".")

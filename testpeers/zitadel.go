@@ -40,7 +40,8 @@ type ZitadelOptions struct {
 //     endpoint, and restarting it forgets nothing a test could re-create;
 //   - requires at least one scope, and drops the scopes a client may not
 //     ask for from the request without an error: the grant just lacks them;
-//   - matches a native client's loopback redirect URI on any port;
+//   - matches a native client's loopback redirect URI (127.0.0.1, [::1],
+//     localhost) on any port;
 //   - ignores RFC 8707 resource: the access token's audience is the client;
 //   - issues JWT access tokens (the resource server verifies them with its
 //     JWKS) that carry no scope claim of their own: zitadelop adds the

@@ -19,6 +19,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -41,6 +42,32 @@ var Programs = map[string]Program{
 	"zitadelop": {Name: "zitadelop", Pkg: ".", Source: []string{"."}},
 }
 
+// The user's HOME and cache folder as the process started: tests that
+// give themselves a private HOME (keychaintest does, for its Secret
+// Service) must still find the binaries, and the go command its build and
+// module caches, where they are; package variables are set before any
+// TestMain runs.
+var (
+	startHome, homeSet   = os.LookupEnv("HOME")
+	startXDG, xdgSet     = os.LookupEnv("XDG_CACHE_HOME")
+	startCache, cacheErr = os.UserCacheDir()
+)
+
+// goEnv is the environment for the go command, with the HOME and
+// XDG_CACHE_HOME the process started with.
+func goEnv() []string {
+	env := slices.DeleteFunc(os.Environ(), func(kv string) bool {
+		return strings.HasPrefix(kv, "HOME=") || strings.HasPrefix(kv, "XDG_CACHE_HOME=")
+	})
+	if homeSet {
+		env = append(env, "HOME="+startHome)
+	}
+	if xdgSet {
+		env = append(env, "XDG_CACHE_HOME="+startXDG)
+	}
+	return append(env, "GOWORK=off", "GOFLAGS=-mod=readonly")
+}
+
 // Dir returns the testpeers folder in the source tree.
 func Dir() string {
 	_, file, _, _ := runtime.Caller(0)
@@ -60,11 +87,10 @@ func Build(ctx context.Context, name string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	cache, err := os.UserCacheDir()
-	if err != nil {
-		return "", fmt.Errorf("cache folder: %w", err)
+	if cacheErr != nil {
+		return "", fmt.Errorf("cache folder: %w", cacheErr)
 	}
-	root := filepath.Join(cache, "mcptray-testpeers")
+	root := filepath.Join(startCache, "mcptray-testpeers")
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return "", err
 	}
@@ -96,7 +122,7 @@ func Build(ctx context.Context, name string) (string, error) {
 	}
 	cmd := exec.CommandContext(ctx, "go", append(args, p.Pkg)...)
 	cmd.Dir = mod
-	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=readonly")
+	cmd.Env = goEnv()
 	if p.CGO {
 		cmd.Env = append(cmd.Env, "CGO_ENABLED=1")
 	}
@@ -113,7 +139,9 @@ func Build(ctx context.Context, name string) (string, error) {
 // version, the build settings, go.mod, go.sum and the program's own files.
 func (p Program) key(ctx context.Context, mod string) (string, error) {
 	h := sha256.New()
-	v, err := exec.CommandContext(ctx, "go", "env", "GOVERSION", "GOOS", "GOARCH").Output()
+	goenv := exec.CommandContext(ctx, "go", "env", "GOVERSION", "GOOS", "GOARCH")
+	goenv.Env = goEnv()
+	v, err := goenv.Output()
 	if err != nil {
 		return "", fmt.Errorf("go env: %w", err)
 	}
