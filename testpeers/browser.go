@@ -204,7 +204,10 @@ func sameEndpoint(a, b *url.URL) bool {
 	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(a.Host, b.Host) && a.Path == b.Path
 }
 
-var denyWords = regexp.MustCompile(`(?i)\b(deny|reject|decline|cancel|abort|refuse|no)\b`)
+var (
+	denyWords = regexp.MustCompile(`(?i)\b(deny|reject|decline|cancel|abort|refuse|no)\b`)
+	userField = regexp.MustCompile(`(?i)user|login|email`)
+)
 
 // answer fills in the page's form as the user would and returns the
 // request that submits it.
@@ -233,7 +236,7 @@ func (b *Browser) answer(ctx context.Context, page *url.URL, body string, forms 
 			}
 			values.Add(in.name, in.value)
 		default:
-			if in.typ != "hidden" && regexp.MustCompile(`(?i)user|login|email`).MatchString(in.name) {
+			if in.typ != "hidden" && userField.MatchString(in.name) {
 				values.Add(in.name, b.User)
 			} else {
 				values.Add(in.name, in.value)

@@ -69,7 +69,6 @@ type Hydra struct {
 	Login    *ConsentApp
 	bin, dir string
 	proc     *hydraProcess
-	t        testing.TB
 }
 
 type hydraProcess struct {
@@ -95,7 +94,6 @@ func StartHydra(t testing.TB, opts HydraOptions) *Hydra {
 		Admin:  fmt.Sprintf("http://127.0.0.1:%d", admin),
 		bin:    bin,
 		dir:    t.TempDir(),
-		t:      t,
 	}
 	h.Login = StartConsentApp(t, h.Admin)
 	ttl := opts.AccessTTL
@@ -133,13 +131,13 @@ func StartHydra(t testing.TB, opts HydraOptions) *Hydra {
 	if err := os.WriteFile(file, cfg, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	h.start()
+	h.start(t)
 	t.Cleanup(h.stop)
 	return h
 }
 
-func (h *Hydra) start() {
-	h.t.Helper()
+func (h *Hydra) start(t testing.TB) {
+	t.Helper()
 	cmd := exec.Command(h.bin, "serve", "all", "--dev", "--config", filepath.Join(h.dir, "hydra.yaml"))
 	cmd.Dir = h.dir
 	cmd.Env = os.Environ()
@@ -147,7 +145,7 @@ func (h *Hydra) start() {
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
-		h.t.Fatalf("start hydra: %v", err)
+		t.Fatalf("start hydra: %v", err)
 	}
 	p := &hydraProcess{cmd: cmd, out: out, done: make(chan struct{})}
 	go func() { _ = cmd.Wait(); close(p.done) }()
@@ -156,14 +154,14 @@ func (h *Hydra) start() {
 	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		select {
 		case <-p.done:
-			h.t.Fatalf("hydra exited: %s\n%s", cmd.ProcessState, out.String())
+			t.Fatalf("hydra exited: %s\n%s", cmd.ProcessState, out.String())
 		default:
 		}
 		if ready(c, h.Public+"/health/ready") && ready(c, h.Admin+"/health/ready") {
 			return
 		}
 		if time.Now().After(deadline) {
-			h.t.Fatalf("hydra did not become ready within 60 s:\n%s", out.String())
+			t.Fatalf("hydra did not become ready within 60 s:\n%s", out.String())
 		}
 	}
 }
@@ -194,10 +192,10 @@ func (h *Hydra) stop() {
 
 // Restart stops Hydra and starts it again on the same ports: with its
 // database in memory, it has forgotten every client, grant and token.
-func (h *Hydra) Restart() {
-	h.t.Helper()
+func (h *Hydra) Restart(t testing.TB) {
+	t.Helper()
 	h.stop()
-	h.start()
+	h.start(t)
 }
 
 // Output returns what Hydra logged so far.

@@ -215,7 +215,7 @@ func TestHydra(t *testing.T) {
 	t.Run("restart forgets the client", func(t *testing.T) {
 		b := NewBrowser(t, HydraUser, HydraPassword)
 		o := f.exchange(t, f.authorize(t, b, "mcp:tools", "offline_access"))
-		h.Restart()
+		h.Restart(t)
 		if _, terr := f.refresh(t, o.RefreshToken); terr == nil || terr.Code != "invalid_client" {
 			t.Errorf("refresh after the restart: %v, want invalid_client", terr)
 		}
