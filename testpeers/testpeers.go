@@ -115,6 +115,14 @@ func StartNodePorts(t testing.TB, script string, args []string, env []string, n 
 	return startIn(t, dir, Node(t), append([]string{"--require", filepath.Join(dir, "loopback.cjs"), script}, args...), append([]string{"PORT=0"}, env...), n)
 }
 
+// StartProgram runs the program bin, which announces each port it listens
+// on as node peers do ("MCPTRAY_PEER_LISTENING port" on stderr), waits for
+// n of them, and stops it when t ends.
+func StartProgram(t testing.TB, bin string, args []string, env []string, n int) *Process {
+	t.Helper()
+	return StartProcess(t, bin, args, env, n)
+}
+
 // OAuthServer is the oidc-provider authorization server and the MCP server
 // it protects (npm/oauth-mcp.mjs).
 type OAuthServer struct {
