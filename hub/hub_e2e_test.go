@@ -118,12 +118,27 @@ func TestEverythingOverEveryTransport(t *testing.T) {
 		cancel()
 	}
 
-	// One server alone at /mcp/{name}.
-	one, _ := h.connect("/mcp/ev-http", false)
-	for _, n := range toolNames(t, one) {
-		if !strings.HasPrefix(n, "ev-http-") {
-			t.Errorf("/mcp/ev-http lists %s", n)
+	// One server alone at /mcp/{name}: exactly its tools as /mcp lists
+	// them, no other server's.
+	all, _ := h.connect("/mcp", false)
+	var want []string
+	for _, n := range toolNames(t, all) {
+		if strings.HasPrefix(n, "ev-http-") {
+			want = append(want, n)
 		}
+	}
+	one, _ := h.connect("/mcp/ev-http", false)
+	got := toolNames(t, one)
+	slices.Sort(want)
+	slices.Sort(got)
+	if len(got) == 0 || !slices.Equal(got, want) || !slices.Contains(got, "ev-http-echo") {
+		t.Errorf("/mcp/ev-http lists %v, want %v", got, want)
+	}
+	if res := resultText(callTool(t, one, "ev-http-echo", map[string]any{"message": "alone"})); res != "Echo: alone" {
+		t.Errorf("/mcp/ev-http ev-http-echo: %q", res)
+	}
+	if _, err := callToolErr(one, "ev-stdio-echo", map[string]any{"message": "x"}); err == nil {
+		t.Error("/mcp/ev-http calls another server's tool")
 	}
 	var list ServerList
 	if code := h.do("GET", "/api/servers", nil, &list); code != 200 || len(list.Servers) != 3 {
