@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net"
 	"slices"
 	"strings"
@@ -437,13 +438,40 @@ func TestBadInput(t *testing.T) {
 	c, _ := h.connect("/mcp", false)
 	waitListed(t, c, "t-noise", true)
 
-	for _, body := range []string{`{"jsonrpc": "2.0", "id": 1, "method": `, `[1, 2, 3]`, `{"id": {}}`, strings.Repeat("[", 100000)} {
-		resp, err := postRaw(h.base+"/mcp", body)
-		if err != nil {
-			t.Fatal(err)
+	// Malformed messages, outside a session and in one (where the fast
+	// path reads them first): a JSON-RPC error for each, with the id of the
+	// request when it has a readable one (JSON-RPC 2.0 §5), and a 400 when
+	// the body is no message at all. Valid JSON that is not a valid
+	// request is TestNotARequestIsAnInvalidRequest's.
+	in, out := newRawSession(t, h.base+"/mcp"), &rawSession{t: t, url: h.base + "/mcp"}
+	for _, m := range []struct {
+		name, body string
+		inSession  bool
+		status     int
+		id         string
+		code       int
+	}{
+		{"cut short", `{"jsonrpc": "2.0", "id": 1, "method": `, false, 400, "null", -32700},
+		{"cut short", `{"jsonrpc": "2.0", "id": 1, "method": `, true, 400, "null", -32700},
+		{"a cut-short tools/call", `{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"t-echo","arguments":{"text":"x"}`, true, 400, "null", -32700},
+		{"nested too deep", strings.Repeat("[", 100000), false, 400, "null", -32700},
+		{"nested too deep", strings.Repeat("[", 100000), true, 400, "null", -32700},
+		{"empty", ``, false, 400, "null", -32700},
+		{"empty", ``, true, 400, "null", -32700},
+		{"JSON-RPC 1.0", `{"jsonrpc":"1.0","id":11,"method":"tools/list"}`, true, 200, "11", -32600},
+		{"JSON-RPC 1.0 tools/call", `{"jsonrpc":"1.0","id":12,"method":"tools/call","params":{"name":"t-echo","arguments":{"text":"x"}}}`, true, 200, "12", -32600},
+	} {
+		s := out
+		if m.inSession {
+			s = in
 		}
-		if resp == 200 {
-			t.Logf("malformed body answered 200 (with a JSON-RPC error)")
+		resp := s.post(m.body)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var a rpcAnswer
+		err := json.Unmarshal(body, &a)
+		if code := resp.StatusCode; code != m.status || err != nil || a.JSONRPC != "2.0" || string(a.ID) != m.id || a.Error == nil || a.Error.Code != m.code || a.Result != nil {
+			t.Errorf("%s (in a session: %v): %d %.300s; want %d and a JSON-RPC error %d for id %s", m.name, m.inSession, resp.StatusCode, body, m.status, m.code, m.id)
 		}
 	}
 
