@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -153,23 +154,83 @@ func callTool(t *testing.T, endpoint, tool string, args map[string]any) string {
 	return out.String()
 }
 
-// storedTokens reads the server's bundle as secret-tool sees it.
+// storedBundle is the part of a server's bundle the tests read.
+type storedBundle struct {
+	Clients map[string]*struct {
+		ClientID string `json:"clientId"`
+	} `json:"clients"`
+	Token *struct {
+		AccessToken  string    `json:"accessToken"`
+		RefreshToken string    `json:"refreshToken"`
+		Expiry       time.Time `json:"expiry"`
+	} `json:"token"`
+}
+
+// readBundle reads the server's bundle as secret-tool sees it.
+func readBundle(t *testing.T, name string) (storedBundle, bool) {
+	t.Helper()
+	var b storedBundle
+	raw, found := keychainSession.Lookup(keychain.Service, name)
+	if found {
+		_ = json.Unmarshal([]byte(raw), &b)
+	}
+	return b, found
+}
+
+// storedTokens reads the server's tokens as secret-tool sees them.
 func storedTokens(t *testing.T, name string) (access, refresh string, ok bool) {
 	t.Helper()
-	raw, found := keychainSession.Lookup(keychain.Service, name)
-	if !found {
-		return "", "", false
-	}
-	var b struct {
-		Token *struct {
-			AccessToken  string `json:"accessToken"`
-			RefreshToken string `json:"refreshToken"`
-		} `json:"token"`
-	}
-	if err := json.Unmarshal([]byte(raw), &b); err != nil || b.Token == nil {
-		return "", "", true
+	b, found := readBundle(t, name)
+	if b.Token == nil {
+		return "", "", found
 	}
 	return b.Token.AccessToken, b.Token.RefreshToken, true
+}
+
+// asEndpoints are the endpoints of the oidc-provider peer, from its metadata.
+type asEndpoints struct {
+	Token         string `json:"token_endpoint"`
+	Introspection string `json:"introspection_endpoint"`
+}
+
+func discoverAS(t *testing.T, as *testpeers.OAuthServer) asEndpoints {
+	t.Helper()
+	resp, err := http.Get(as.Issuer + "/.well-known/openid-configuration")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var e asEndpoints
+	if err := json.NewDecoder(resp.Body).Decode(&e); err != nil || e.Token == "" || e.Introspection == "" {
+		t.Fatalf("authorization server metadata: %v %+v", err, e)
+	}
+	return e
+}
+
+// postForm posts form to an endpoint of the authorization server as the
+// public client clientID and decodes the JSON answer.
+func postForm(t *testing.T, endpoint, clientID string, form url.Values) (int, map[string]any) {
+	t.Helper()
+	form.Set("client_id", clientID)
+	resp, err := http.PostForm(endpoint, form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
+// refreshTokenActive asks the authorization server (RFC 7662
+// introspection) whether a refresh token still works.
+func refreshTokenActive(t *testing.T, e asEndpoints, clientID, token string) bool {
+	t.Helper()
+	code, out := postForm(t, e.Introspection, clientID, url.Values{"token": {token}, "token_type_hint": {"refresh_token"}})
+	if code != 200 {
+		t.Fatalf("introspection: %d %v", code, out["error"])
+	}
+	return out["active"] == true
 }
 
 // assertNoSecretIn fails when a token shows up in any file of dir or in the
@@ -198,12 +259,14 @@ func assertNoSecretIn(t *testing.T, dir, logs string, secrets ...string) {
 // TestOAuthWithARealAuthorizationServer runs mcptray against oidc-provider
 // and an MCP server it protects, configured by URL alone: discovery,
 // registration, the browser sign-in, tokens in the real Secret Service and
-// nowhere else, a silent refresh after the access token expires, reuse after
-// a restart, a keychain item deleted by hand, sign-out.
+// nowhere else, a silent refresh across the access token's expiry (the peer
+// refuses one without the RFC 8707 resource), reuse after a restart, a
+// keychain item deleted by hand, sign-out with the refresh token revoked at
+// the authorization server.
 func TestOAuthWithARealAuthorizationServer(t *testing.T) {
 	verifyEvery = 300 * time.Millisecond
 	defer func() { verifyEvery = time.Minute }()
-	as := testpeers.StartOAuthServer(t, 15)
+	as := testpeers.StartOAuthServer(t, 5)
 	dir := t.TempDir()
 	settingsFile := filepath.Join(dir, "mcp_settings.json")
 	os.WriteFile(settingsFile, []byte(fmt.Sprintf(`{"mcpServers": {"protected": {"url": %q}}}`, as.MCPURL)), 0o600)
@@ -237,15 +300,30 @@ func TestOAuthWithARealAuthorizationServer(t *testing.T) {
 	}
 	assertNoSecretIn(t, dir, logs.String(), access, refresh)
 
-	// The access token lives 15 s: after it expires, calls go on, renewed
-	// without a browser.
-	time.Sleep(16 * time.Second)
-	if got := callTool(t, in.hub.Endpoint(), "protected-echo", map[string]any{"text": "after expiry"}); got != "after expiry" {
-		t.Errorf("echo after expiry: %q", got)
+	// The access token lives 5 s: calls go on across its expiry, renewed
+	// without a browser, the refresh token rotated. Poll until a call made
+	// after the first token expired has worked and a renewed token is
+	// stored.
+	first, _ := readBundle(t, "protected")
+	if first.Token == nil || first.Token.Expiry.IsZero() {
+		t.Fatal("the stored token has no expiry")
 	}
-	access2, refresh2, _ := storedTokens(t, "protected")
-	if access2 == access || refresh2 == refresh {
-		t.Error("the tokens were not renewed (and the refresh token rotated) after expiry")
+	var access2, refresh2 string
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(250 * time.Millisecond) {
+		expired := time.Now().After(first.Token.Expiry)
+		if got := callTool(t, in.hub.Endpoint(), "protected-echo", map[string]any{"text": "across expiry"}); got != "across expiry" {
+			t.Fatalf("echo while the token is renewed: %q", got)
+		}
+		access2, refresh2, _ = storedTokens(t, "protected")
+		if expired && access2 != first.Token.AccessToken {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no renewed token stored within 60 s of the first one's expiry")
+		}
+	}
+	if refresh2 == first.Token.RefreshToken {
+		t.Error("the refresh token did not rotate with the renewal")
 	}
 	if b.count() != 1 {
 		t.Errorf("a renewal opened the browser")
@@ -288,7 +366,18 @@ func TestOAuthWithARealAuthorizationServer(t *testing.T) {
 		t.Errorf("echo after re-authorization: %q", got)
 	}
 
-	// Sign out: revoked, deleted, metadata kept.
+	// Sign out: revoked at the authorization server (RFC 7009), deleted,
+	// metadata kept. The refresh token mcptray holds works until then.
+	endpoints := discoverAS(t, as)
+	signedIn, _ := readBundle(t, "protected")
+	client := signedIn.Clients[as.Issuer]
+	if client == nil || signedIn.Token == nil || signedIn.Token.RefreshToken == "" {
+		t.Fatal("no client or refresh token in the keychain before sign-out")
+	}
+	liveRefresh := signedIn.Token.RefreshToken
+	if !refreshTokenActive(t, endpoints, client.ClientID, liveRefresh) {
+		t.Fatal("the authorization server says mcptray's refresh token is not active before sign-out")
+	}
 	resp, err = http.Post("http://"+in.hub.Addr()+"/api/servers/protected/signout", "application/json", nil)
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("signout: %v %v", err, resp.Status)
@@ -298,10 +387,17 @@ func TestOAuthWithARealAuthorizationServer(t *testing.T) {
 	if a, _, _ := storedTokens(t, "protected"); a != "" {
 		t.Error("tokens remain in the keychain after sign-out")
 	}
+	if refreshTokenActive(t, endpoints, client.ClientID, liveRefresh) {
+		t.Error("the refresh token is still active at the authorization server after sign-out: it was not revoked")
+	}
+	code, out := postForm(t, endpoints.Token, client.ClientID, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {liveRefresh}, "resource": {as.MCPURL}})
+	if code != 400 || out["error"] != "invalid_grant" {
+		t.Errorf("a refresh with the signed-out refresh token: %d %v, want 400 invalid_grant", code, out["error"])
+	}
 	if !strings.Contains(readFile(t, settingsFile), `"registeredClientId"`) {
 		t.Error("sign-out removed the non-secret metadata")
 	}
-	assertNoSecretIn(t, dir, logs.String(), access, refresh, access2, refresh2)
+	assertNoSecretIn(t, dir, logs.String(), access, refresh, access2, refresh2, liveRefresh)
 }
 
 // TestSDKExampleServerByURLAlone signs in to the TypeScript SDK's example

@@ -338,12 +338,8 @@ func readFile(t *testing.T, path string) string {
 	return string(b)
 }
 
-// postRaw posts body to url as a client's JSON-RPC message and returns the
-// status code.
-func postRaw(url, body string) (int, error) {
-	return postRawHeaders(url, body, nil)
-}
-
+// postRawHeaders posts body to url as a client's JSON-RPC message with
+// the headers hdr and returns the status code.
 func postRawHeaders(url, body string, hdr map[string]string) (int, error) {
 	req, err := http.NewRequest("POST", url, strings.NewReader(body))
 	if err != nil {
@@ -361,6 +357,17 @@ func postRawHeaders(url, body string, hdr map[string]string) (int, error) {
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	return resp.StatusCode, nil
+}
+
+// rpcAnswer is a JSON-RPC response as a test reads it.
+type rpcAnswer struct {
+	JSONRPC string          `json:"jsonrpc"`
+	ID      json.RawMessage `json:"id"`
+	Result  json.RawMessage `json:"result"`
+	Error   *struct {
+		Code    int    `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
 }
 
 // waitListed waits until the client's tool list has (or lacks) tool: the

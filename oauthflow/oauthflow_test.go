@@ -31,14 +31,33 @@ type harness struct {
 	cb     *httptest.Server
 	opened chan string
 	clock  atomic.Int64 // added to time.Now, in ns
+	logs   *logBuffer   // what the Manager logged
+}
+
+// logBuffer is the Manager's log, for tests that check what reached it.
+type logBuffer struct {
+	mu sync.Mutex // guards b
+	b  strings.Builder
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func newHarness(t *testing.T, as *fakeAS) *harness {
-	h := &harness{t: t, as: as, store: &memStore{}, opened: make(chan string, 16)}
+	h := &harness{t: t, as: as, store: &memStore{}, opened: make(chan string, 16), logs: &logBuffer{}}
 	m, err := New(Options{
 		Store:       h.store,
 		OpenBrowser: func(_ context.Context, u string) error { h.opened <- u; return nil },
-		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger:      slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Now:         func() time.Time { return time.Now().Add(time.Duration(h.clock.Load())) },
 	})
 	if err != nil {
@@ -337,13 +356,64 @@ func TestIssuerOfTheResponse(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			// An attacker's text in error_description must not show.
 			code, page := h.visit(u + "&x=1")
 			if c.ok != (code == 200) {
 				t.Fatalf("%d %s", code, page)
 			}
 			if !c.ok && !strings.Contains(page, "did not come from the authorization server") {
 				t.Errorf("page: %s", page)
+			}
+		})
+	}
+}
+
+// TestWrongIssuerHidesTheAttackersText: an error response that fails the
+// RFC 9207 issuer check may come from an attacker's server (a mix-up
+// attack, RFC 9207 §1), so its error_description, which would tell the user
+// where to go, reaches neither the page, the events, the summary nor the log.
+func TestWrongIssuerHidesTheAttackersText(t *testing.T) {
+	const lure = "Your session expired: sign in again at evil.example/login"
+	for _, c := range []struct {
+		name      string
+		supported bool                      // the metadata promises iss
+		iss       func(as *fakeAS) []string // nil: none sent
+	}{
+		{"wrong issuer", false, func(*fakeAS) []string { return []string{"https://evil.example"} }},
+		{"two issuers", false, func(as *fakeAS) []string { return []string{as.issuer(), "https://evil.example"} }},
+		{"missing but promised", true, nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			as := newFakeAS(t)
+			as.issSupported = c.supported
+			h := newHarness(t, as)
+			h.configure("s", h.cfg())
+			u, err := h.m.Authorize(context.Background(), "s", false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			authURL, _ := url.Parse(u)
+			q := url.Values{
+				"state": {authURL.Query().Get("state")},
+				"error": {"access_denied"}, "error_description": {lure},
+				"error_uri": {"https://evil.example/help"},
+			}
+			if c.iss != nil {
+				q["iss"] = c.iss(as)
+			}
+			code, page := h.visit(h.cb.URL + "/oauth/callback?" + q.Encode())
+			if code != 400 || !strings.Contains(page, "did not come from the authorization server") {
+				t.Errorf("%d %s", code, page)
+			}
+			sum := h.m.Summary("s")
+			for where, text := range map[string]string{"the page": page, "the events": h.events(), "the log": h.logs.String(), "the summary": sum.Reason} {
+				for _, bad := range []string{"evil.example", "session expired", "access_denied"} {
+					if strings.Contains(text, bad) || strings.Contains(text, url.QueryEscape(bad)) {
+						t.Errorf("the unverified response's %q reached %s:\n%s", bad, where, text)
+					}
+				}
+			}
+			if sum.State != StateNeedsAuthorization || !strings.Contains(sum.Reason, "wrong authorization server") {
+				t.Errorf("summary %+v", sum)
 			}
 		})
 	}

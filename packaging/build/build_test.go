@@ -120,9 +120,7 @@ func TestPackages(t *testing.T) {
 	if icon, err := rs.GetIcon(winres.ID(1)); err != nil || icon == nil {
 		t.Errorf("no icon resource: %v", err)
 	}
-	if rs.Get(winres.RT_MANIFEST, winres.ID(1), 0x0409) == nil && rs.Count() < 3 {
-		t.Error("no manifest resource")
-	}
+	checkManifest(t, rs)
 	vi, err := version.FromBytes(rs.Get(winres.RT_VERSION, winres.ID(1), 0x0409))
 	if err != nil {
 		t.Fatalf("no version resource: %v", err)
@@ -139,6 +137,35 @@ func TestPackages(t *testing.T) {
 	sums := run(t, "sh", "-c", "cd "+out+" && sha256sum -c SHA256SUMS")
 	if n := strings.Count(sums, ": OK"); n != 5 {
 		t.Errorf("%d artifacts check out, want 5:\n%s", n, sums)
+	}
+}
+
+// checkManifest checks the application manifest writeResources sets: run
+// as the user (no UAC prompt), per-monitor DPI aware, themed common
+// controls, Windows 10 and later. Without it Windows runs mcptray
+// virtualized and blurry on scaled displays.
+func checkManifest(t *testing.T, rs *winres.ResourceSet) {
+	t.Helper()
+	raw := rs.Get(winres.RT_MANIFEST, winres.ID(1), winres.LCIDDefault)
+	if raw == nil {
+		t.Error("mcptray.exe has no manifest resource")
+		return
+	}
+	got, err := winres.AppManifestFromXML(raw)
+	if err != nil {
+		t.Errorf("the manifest resource does not parse: %v\n%s", err, raw)
+		return
+	}
+	want := winres.AppManifest{
+		Identity:            winres.AssemblyIdentity{Name: "mcptray"},
+		Description:         "mcptray",
+		Compatibility:       winres.Win10AndAbove,
+		ExecutionLevel:      winres.AsInvoker,
+		DPIAwareness:        winres.DPIPerMonitorV2,
+		UseCommonControlsV6: true,
+	}
+	if got != want {
+		t.Errorf("manifest %+v, want %+v\n%s", got, want, raw)
 	}
 }
 

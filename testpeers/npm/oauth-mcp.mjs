@@ -6,9 +6,13 @@
 //
 // The authorization server offers open dynamic registration, requires PKCE,
 // binds JWT access tokens to the resource indicator, issues rotating refresh
-// tokens and revokes them. It approves every sign-in at once, as a user who
-// always consents would. ACCESS_TTL (seconds) sets the access token's
-// lifetime.
+// tokens, revokes them (RFC 7009) and answers introspection of a client's
+// own tokens (RFC 7662), so that a test can see what a sign-out revoked. It
+// is strict about RFC 8707: a code exchange or a refresh without the
+// resource parameter fails with invalid_target, where oidc-provider would
+// use the resource of the grant. It approves every sign-in at once, as a
+// user who always consents would. ACCESS_TTL (seconds) sets the access
+// token's lifetime.
 import http from "node:http";
 import express from "express";
 import Provider from "oidc-provider";
@@ -44,10 +48,17 @@ const provider = new Provider(issuer, {
     devInteractions: { enabled: false },
     registration: { enabled: true },
     revocation: { enabled: true },
+    // A public client may introspect its own tokens only.
+    introspection: { enabled: true, allowedPolicy: (_ctx, client, token) => token.clientId === client.clientId },
     resourceIndicators: {
       enabled: true,
-      defaultResource: () => mcpURL,
-      useGrantedResource: () => true,
+      // No resource is filled in for a client that names none. (For a
+      // token request without openid in its scope, oidc-provider still
+      // falls back to the grant's resource whatever useGrantedResource
+      // says, lib/helpers/resolve_resource.js: strictToken below refuses
+      // such requests before it sees them.)
+      defaultResource: () => undefined,
+      useGrantedResource: () => false,
       getResourceServerInfo: (_ctx, resource) => {
         if (resource !== mcpURL) throw new Error(`unknown resource ${resource}`);
         return { scope: "mcp:tools", audience: mcpURL, accessTokenTTL: accessTTL, accessTokenFormat: "jwt", jwt: { sign: { alg: "RS256" } } };
@@ -87,8 +98,28 @@ async function approve(req, res) {
   }
 }
 
+// strictToken refuses a code exchange or a refresh that names no resource
+// (RFC 8707 §2.2: the client sends it on the token request as well), and
+// hands every other token request to oidc-provider. The body, read here,
+// goes on as req.body, which oidc-provider takes from an upstream parser.
+async function strictToken(req, res) {
+  const chunks = [];
+  for await (const chunk of req) chunks.push(chunk);
+  const body = Buffer.concat(chunks);
+  const form = new URLSearchParams(body.toString());
+  const grant = form.get("grant_type");
+  if ((grant === "authorization_code" || grant === "refresh_token") && !form.get("resource")) {
+    res.writeHead(400, { "content-type": "application/json", "cache-control": "no-store" });
+    res.end(JSON.stringify({ error: "invalid_target", error_description: `a ${grant} request must name its resource (RFC 8707)` }));
+    return;
+  }
+  req.body = body;
+  return provider.callback()(req, res);
+}
+
 asServer.on("request", (req, res) => {
   if (req.url.startsWith("/interaction/")) return approve(req, res);
+  if (req.method === "POST" && req.url.split("?")[0] === "/token") return strictToken(req, res);
   return provider.callback()(req, res);
 });
 
