@@ -385,6 +385,33 @@ func TestSameID(t *testing.T) {
 	}
 }
 
+func TestEachMessage(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want []string
+		ok   bool
+	}{
+		{`{"jsonrpc":"2.0","id":1,"result":{}}`, []string{`{"jsonrpc":"2.0","id":1,"result":{}}`}, true},
+		{` [{"method":"a"} , {"id":2,"error":{}}] `, []string{`{"method":"a"}`, `{"id":2,"error":{}}`}, true},
+		{`{}`, nil, true}, // a replayed priming event of the TypeScript SDK
+		{`[{"method":"a"},{}]`, []string{`{"method":"a"}`}, true},
+		{`{"id":1,`, nil, false},
+		{`"text"`, nil, false},
+		{`[1]`, nil, false},
+	} {
+		var got []string
+		ok := eachMessage([]byte(c.in), func(m []byte) { got = append(got, string(m)) })
+		if ok != c.ok || fmt.Sprint(got) != fmt.Sprint(c.want) {
+			t.Errorf("eachMessage(%s) = %q %v, want %q %v", c.in, got, ok, c.want, c.ok)
+		}
+	}
+	if !responseTo([]byte(`{"result":{"id":9},"jsonrpc":"2.0","id":3}`), json.RawMessage("3")) ||
+		responseTo([]byte(`{"jsonrpc":"2.0","id":3,"method":"ping"}`), json.RawMessage("3")) ||
+		responseTo([]byte(`{"jsonrpc":"2.0","id":4,"result":{}}`), json.RawMessage("3")) {
+		t.Error("responseTo")
+	}
+}
+
 // --- streamable HTTP, 2025 era, against real servers ---
 
 // TestLinkHTTPLegacyEverything drives server-everything (sdk 1.x) over
