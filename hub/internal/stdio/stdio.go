@@ -1,6 +1,8 @@
 // Package stdio runs an MCP server as a child process and speaks JSON-RPC
 // with it over its standard input and output, as the MCP stdio transport
-// describes. It implements mcp-go's client transport interface.
+// describes. It implements mcp-go's client transport interface, and a raw
+// one (Config.OnMessage and Send) that carries each message's bytes as they
+// are.
 //
 // It exists beside mcp-go's own stdio transport because a hub needs what that
 // one does not give: notice when the child dies (to restart it), a bound on
@@ -58,6 +60,14 @@ type Config struct {
 	// Warn reports a problem worth a log line (a line on stdout that is not
 	// JSON, say). It is called at most a few times per connection.
 	Warn func(msg string)
+	// OnMessage, when set, receives every message the child writes, as its
+	// bytes: one JSON value (each element of a batch line on its own),
+	// within MaxMessage, checked to be valid JSON. The bytes are the
+	// receiver's. It runs on the reading goroutine, in the order of the
+	// child's output, and must not block for long. With OnMessage set the
+	// transport answers nothing itself: SendRequest's responses, the
+	// notification and request handlers are not used.
+	OnMessage func(msg []byte)
 }
 
 // Transport is one connection to one child process.
@@ -255,9 +265,19 @@ func (t *Transport) SetRequestHandler(h transport.RequestHandler) {
 // GetSessionId returns "": stdio has no sessions.
 func (t *Transport) GetSessionId() string { return "" }
 
-// write sends one message as one line. A child that stops reading its stdin
-// cannot hold a writer past ctx's deadline.
+// write sends one message as one line.
 func (t *Transport) write(ctx context.Context, msg any) error {
+	line, err := json.Marshal(msg)
+	if err != nil {
+		return fmt.Errorf("encode message: %w", err)
+	}
+	return t.writeLine(ctx, append(line, '\n'))
+}
+
+// writeLine writes one whole line, newline included. A child that stops
+// reading its stdin cannot hold a writer past ctx's deadline (30 s when ctx
+// has none).
+func (t *Transport) writeLine(ctx context.Context, line []byte) error {
 	select {
 	case <-t.done:
 		return fmt.Errorf("%w: %w", ErrClosed, t.err)
@@ -266,11 +286,6 @@ func (t *Transport) write(ctx context.Context, msg any) error {
 	if t.stdin == nil {
 		return errors.New("stdio: not started")
 	}
-	line, err := json.Marshal(msg)
-	if err != nil {
-		return fmt.Errorf("encode message: %w", err)
-	}
-	line = append(line, '\n')
 	t.writeM.Lock()
 	defer t.writeM.Unlock()
 	deadline, ok := ctx.Deadline()
@@ -346,13 +361,75 @@ func (t *Transport) readLoop(stdout io.Reader) {
 			return
 		}
 		if trimmed := bytes.TrimSpace(line); len(trimmed) > 0 {
-			t.dispatch(trimmed)
+			if t.cfg.OnMessage != nil {
+				t.dispatchRaw(trimmed)
+			} else {
+				t.dispatch(trimmed)
+			}
 		}
 		if err != nil {
 			return
 		}
 	}
 }
+
+// dispatchRaw hands a line's messages to OnMessage: a copy of the line (the
+// reader's buffer is reused), or of each element of a batch.
+func (t *Transport) dispatchRaw(line []byte) {
+	if !json.Valid(line) {
+		t.warn("the server wrote a line that is not JSON: " + preview(line))
+		return
+	}
+	msg := bytes.Clone(line)
+	if msg[0] != '[' {
+		t.cfg.OnMessage(msg)
+		return
+	}
+	// A batch, which servers before 2025-06-18 may send.
+	var batch []json.RawMessage
+	if err := json.Unmarshal(msg, &batch); err != nil {
+		return
+	}
+	for _, m := range batch {
+		if m = bytes.TrimSpace(m); len(m) > 0 {
+			t.cfg.OnMessage(m)
+		}
+	}
+}
+
+// Send writes one message, given as its JSON bytes, as one line. A message
+// with line breaks (whitespace between tokens: JSON strings cannot hold
+// raw ones) is compacted first, since a line is a message (MCP stdio
+// transport: messages MUST NOT contain embedded newlines).
+func (t *Transport) Send(ctx context.Context, msg []byte) error {
+	msg = bytes.TrimSpace(msg)
+	if len(msg) == 0 {
+		return errors.New("stdio: empty message")
+	}
+	buf := linePool.Get().(*[]byte)
+	defer func() {
+		if cap(*buf) <= 64<<10 {
+			*buf = (*buf)[:0]
+			linePool.Put(buf)
+		}
+	}()
+	line := (*buf)[:0]
+	if bytes.IndexByte(msg, '\n') >= 0 || bytes.IndexByte(msg, '\r') >= 0 {
+		var b bytes.Buffer
+		if err := json.Compact(&b, msg); err != nil {
+			return fmt.Errorf("stdio: the message is not JSON: %w", err)
+		}
+		line = append(line, b.Bytes()...)
+	} else {
+		line = append(line, msg...)
+	}
+	line = append(line, '\n')
+	*buf = line
+	return t.writeLine(ctx, line)
+}
+
+// linePool holds the buffers Send builds lines in.
+var linePool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
 // envelope holds every field a JSON-RPC message can have.
 type envelope struct {
