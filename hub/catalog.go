@@ -1,52 +1,82 @@
 package hub
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"maps"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
-	"github.com/mark3labs/mcp-go/mcp"
-	"github.com/mark3labs/mcp-go/server"
+	"github.com/yosida95/uritemplate/v3"
 
+	"github.com/mcptray/mcptray/hub/internal/rawjson"
 	"github.com/mcptray/mcptray/settings"
 )
 
 // maxToolName is the longest tool name MCP allows (revision 2025-11-25).
 const maxToolName = 128
 
-// view is one MCP endpoint: every server (/mcp and /sse), one server, or one
-// of MCPHub's groups (/mcp/{name} and /sse/{name}). Each has its own MCP
-// server, so each client sees exactly its view's tools, and a change reaches
-// only the clients whose view it changes.
-type view struct {
-	key  string // "" for every server; "server/NAME" or "group/ID"
-	mcp  *server.MCPServer
-	http *server.StreamableHTTPServer
-	sse  *server.SSEServer
-	ids  *server.InsecureStatefulSessionIdManager // the streamable sessions
+// The kinds of items servers offer, as indexes.
+const (
+	kindTools = iota
+	kindPrompts
+	kindResources
+	kindTemplates
+	numKinds
+)
 
-	// For the fast path (fastpath.go).
-	calls    atomic.Pointer[map[string]*route] // exposed tool name → route
-	inflight sync.Map                          // inflightKey → context.CancelFunc
-	touched  sync.Map                          // session id → *atomic.Int64, when mcp-go last saw it
-
-	// What the view offers now; read and written only by rebuildViews.
-	tools     map[string]itemSig
-	prompts   map[string]itemSig
-	resources map[string]itemSig
-	templates map[string]itemSig
+// rawItem is one tool, prompt, resource or resource template as its server
+// wrote it, with what the hub reads of it.
+type rawItem struct {
+	raw     json.RawMessage
+	key     string // the name (tools, prompts), URI (resources) or URI template (templates)
+	name    string // its name (resources and templates have one besides their URI)
+	headers []paramHeader
+	tmpl    *uritemplate.Template
 }
 
-// itemSig identifies what is behind an exposed name: a change of any part
-// means the item must be registered again.
-type itemSig struct {
-	up   *upstream
-	def  any // pointer into the upstream's lists
-	desc string
+// paramHeader is a tool argument that 2026-07-28 mirrors into a request
+// header, Mcp-Param-{name} (its inputSchema's x-mcp-header).
+type paramHeader struct {
+	path   []string // the properties leading to the argument
+	header string
+}
+
+// view is one MCP endpoint: every server (/mcp and /sse), one server, or one
+// of MCPHub's groups (/mcp/{name} and /sse/{name}). A client sees exactly
+// its view's items, and a change reaches only the clients whose view it
+// changes.
+type view struct {
+	h    *Hub
+	key  string // "" for every server; "server/NAME" or "group/ID"
+	bare bool   // one server's own names, unprefixed (/mcp/{server})
+
+	cat atomic.Pointer[catalog] // what it offers now
+
+	// mu guards listeners and subs: who hears of changes.
+	mu        sync.Mutex
+	listeners map[*listener]struct{}           // 2026-07-28 subscriptions/listen streams
+	subs      map[string]map[*downSession]bool // resources/subscribe, by URI
+}
+
+// catalog is what a view offers, replaced whole on every change.
+type catalog struct {
+	routes    [numKinds]map[string]*route // exposed name, or URI (template) → route
+	templates []*route                    // in order, for URIs no resource has
+	items     [numKinds][]byte            // the list results' items, encoded
+	hints     [numKinds]cacheHint
+	members   []*upstream
+}
+
+// route binds an exposed item to its server and its own name there.
+type route struct {
+	up      *upstream
+	name    string // the item's name or URI at the server
+	headers []paramHeader
+	tmpl    *uritemplate.Template
 }
 
 // member is a server as a view shows it.
@@ -56,34 +86,9 @@ type member struct {
 	sel    *settings.GroupServer // the group's selection, or nil for everything
 }
 
-func (h *Hub) newView(key, ssePath string) *view {
-	srv := server.NewMCPServer("mcptray", h.version,
-		server.WithToolCapabilities(true),
-		server.WithPromptCapabilities(true),
-		server.WithResourceCapabilities(false, true),
-		server.WithRecovery(),
-	)
-	v := &view{key: key, mcp: srv, ids: &server.InsecureStatefulSessionIdManager{}}
-	v.calls.Store(&map[string]*route{})
-	// The hub checks Host and Origin itself, for every route, with the base
-	// URL's host allowed too.
-	v.http = server.NewStreamableHTTPServer(srv,
-		server.WithSessionIdManager(v.ids),
-		server.WithDisableLocalhostProtection(true),
-		server.WithSessionIdleTTL(sessionTTL),
-		server.WithHeartbeatInterval(25*time.Second),
-		server.WithStreamableHTTPLogger(h.log),
-	)
-	opts := []server.SSEOption{
-		server.WithMessageEndpoint("/messages"),
-		server.WithSSEDisableLocalhostProtection(true),
-		server.WithKeepAlive(true),
-		server.WithKeepAliveInterval(25 * time.Second),
-	}
-	if ssePath != "" {
-		opts = append(opts, server.WithStaticBasePath(ssePath))
-	}
-	v.sse = server.NewSSEServer(srv, opts...)
+func (h *Hub) newView(key string) *view {
+	v := &view{h: h, key: key, bare: strings.HasPrefix(key, "server/")}
+	v.cat.Store(&catalog{})
 	return v
 }
 
@@ -138,8 +143,9 @@ func groupByKey(st *settings.Settings, key string) *settings.Group {
 	return nil
 }
 
-// rebuildViews makes every view offer what its servers offer now. Only the
-// hub's managing goroutine calls it.
+// rebuildViews makes every view offer what its servers offer now, and tells
+// the clients of each view whose lists changed. Only the hub's managing
+// goroutine calls it.
 func (h *Hub) rebuildViews() {
 	st := h.store.Current()
 	sep := st.Separator()
@@ -147,12 +153,31 @@ func (h *Hub) rebuildViews() {
 	views := slices.Collect(maps.Values(h.views))
 	h.mu.Unlock()
 	var problems []string
+	shadow := map[*upstream][]string{}
 	for _, v := range views {
 		ms := h.members(st, v.key)
-		rebuild(v, toolKind, ms, sep, &problems)
-		rebuild(v, promptKind, ms, sep, &problems)
-		rebuild(v, resourceKind, ms, sep, &problems)
-		rebuild(v, templateKind, ms, sep, &problems)
+		old := v.cat.Load()
+		next := &catalog{}
+		for _, m := range ms {
+			next.members = append(next.members, m.up)
+		}
+		for k := range numKinds {
+			collect(next, k, ms, sep, v.bare, &problems, shadow)
+		}
+		v.cat.Store(next)
+		for k := range numKinds {
+			if !bytes.Equal(old.items[k], next.items[k]) {
+				v.listChanged(k)
+			}
+		}
+	}
+	h.mu.Lock()
+	ups := slices.Collect(maps.Values(h.upstreams))
+	h.mu.Unlock()
+	for _, u := range ups {
+		list := shadow[u]
+		slices.Sort(list)
+		u.setHidden(slices.Compact(list))
 	}
 	slices.Sort(problems)
 	problems = slices.Compact(problems)
@@ -164,115 +189,48 @@ func (h *Hub) rebuildViews() {
 	}
 }
 
-// kind describes one kind of item servers offer (tools, prompts, resources,
-// resource templates) for collect, the one loop that builds what a view
-// offers of it.
-type kind[T any] struct {
-	what string // "tool", in problems
-	// items are the server's items of this kind.
-	items func(*lists) []T
-	// key is the item's name, or its URI (template) for resources: what
-	// overrides and group selections name it by.
-	key func(*T) string
-	// prefixed: the item is offered as prefix + separator + key (tools,
-	// prompts); otherwise under its key, a URI that tool results refer to
-	// and so cannot be renamed. Resources still get a prefixed display
-	// name.
+// kinds describe each kind for collect, the one loop that builds what a
+// view offers of it.
+var kinds = [numKinds]struct {
+	what string // in problems
+	// items are a server's items of this kind.
+	items func(*lists) []rawItem
+	// prefixed: offered as prefix + separator + key (tools, prompts);
+	// otherwise under their key, a URI that results refer to and so cannot
+	// be renamed (resources still get a prefixed display name).
 	prefixed bool
-	// enabled applies the server's overrides; selected a group's selection.
+	// enabled applies the server's overrides; selected a group's selection;
+	// override is the description the settings give.
 	enabled  func(cfg *settings.Server, key string) bool
 	selected func(gs *settings.GroupServer, key string) bool
-	// override is the description the settings give the item, or "".
 	override func(cfg *settings.Server, key string) string
-	// expose returns the item as the view offers it: renamed, described,
-	// and checked (an error hides it).
-	expose func(it T, name, desc string) (T, error)
-	// shown is what the view offers of this kind now; publish makes it
-	// offer items instead.
-	shown   func(*view) *map[string]itemSig
-	publish func(*view, []exposed[T])
-}
-
-// rebuild makes v offer what its members offer of one kind now, when that
-// changed.
-func rebuild[T any](v *view, k kind[T], ms []member, sep string, problems *[]string) {
-	c := collect(k, ms, sep, problems)
-	shown := k.shown(v)
-	if maps.Equal(c.sigs, *shown) {
-		return
-	}
-	k.publish(v, c.items)
-	*shown = c.sigs
-}
-
-// collected is what a view offers of one kind: the items in the settings'
-// order of their servers, and their signatures.
-type collected[T any] struct {
-	items []exposed[T]
-	sigs  map[string]itemSig
-}
-
-type exposed[T any] struct {
-	name  string // what clients call it by: its exposed name or URI
-	def   T
-	route *route
-}
-
-// collect builds what a view whose members are ms offers of one kind. One
-// rule holds for every kind: an item whose exposed name is not a valid MCP
-// name, or that another member already offers under the same name or URI,
-// is hidden, and the problem is reported; the first member in the
-// settings' order wins.
-func collect[T any](k kind[T], ms []member, sep string, problems *[]string) collected[T] {
-	out := collected[T]{sigs: map[string]itemSig{}}
-	for _, m := range ms {
-		cfg := m.up.cfg.Load()
-		all := k.items(m.up.lists.Load())
-		for i := range all {
-			it := &all[i]
-			key := k.key(it)
-			if !k.enabled(cfg, key) || (m.sel != nil && !k.selected(m.sel, key)) {
-				continue
-			}
-			name := key
-			if k.prefixed {
-				name = m.prefix + sep + key
-				if len(name) > maxToolName {
-					*problems = append(*problems, k.what+" "+name+" is hidden: MCP names have 128 characters at most")
-					continue
-				}
-			}
-			if prev, dup := out.sigs[name]; dup {
-				*problems = append(*problems, k.what+" "+name+" of "+m.up.name+" is hidden: "+prev.up.name+" offers one by the same name")
-				continue
-			}
-			desc := k.override(cfg, key)
-			display := name
-			if !k.prefixed {
-				display = m.prefix + sep + displayName(it)
-			}
-			def, err := k.expose(*it, display, desc)
-			if err != nil {
-				*problems = append(*problems, k.what+" "+name+" of "+m.up.name+" is hidden: "+err.Error())
-				continue
-			}
-			out.items = append(out.items, exposed[T]{name: name, def: def, route: &route{up: m.up, name: key}})
-			out.sigs[name] = itemSig{up: m.up, def: it, desc: desc}
-		}
-	}
-	return out
-}
-
-// displayName is the name of a resource or template, which views show
-// prefixed though they offer it under its URI.
-func displayName(it any) string {
-	switch r := it.(type) {
-	case *mcp.Resource:
-		return r.Name
-	case *mcp.ResourceTemplate:
-		return r.Name
-	}
-	return ""
+}{
+	kindTools: {
+		what: "tool", items: func(l *lists) []rawItem { return l.items[kindTools] }, prefixed: true,
+		enabled:  (*settings.Server).ToolEnabled,
+		selected: func(gs *settings.GroupServer, key string) bool { return gs.Tools.Allows(key) },
+		override: func(cfg *settings.Server, key string) string { return override(cfg.Tools, key) },
+	},
+	kindPrompts: {
+		what: "prompt", items: func(l *lists) []rawItem { return l.items[kindPrompts] }, prefixed: true,
+		enabled:  (*settings.Server).PromptEnabled,
+		selected: func(gs *settings.GroupServer, key string) bool { return gs.Prompts.Allows(key) },
+		override: func(cfg *settings.Server, key string) string { return override(cfg.Prompts, key) },
+	},
+	kindResources: {
+		what: "resource", items: func(l *lists) []rawItem { return l.items[kindResources] },
+		enabled:  (*settings.Server).ResourceEnabled,
+		selected: func(gs *settings.GroupServer, key string) bool { return gs.Resources.Allows(key) },
+		override: func(cfg *settings.Server, key string) string { return override(cfg.Resources, key) },
+	},
+	// Templates are offered whole: overrides and group selections name
+	// resources by URI, which a template is not.
+	kindTemplates: {
+		what: "resource template", items: func(l *lists) []rawItem { return l.items[kindTemplates] },
+		enabled:  func(*settings.Server, string) bool { return true },
+		selected: func(*settings.GroupServer, string) bool { return true },
+		override: func(*settings.Server, string) string { return "" },
+	},
 }
 
 func override(m map[string]*settings.ItemOverride, key string) string {
@@ -282,111 +240,210 @@ func override(m map[string]*settings.ItemOverride, key string) string {
 	return ""
 }
 
-var toolKind = kind[mcp.Tool]{
-	what:     "tool",
-	items:    func(l *lists) []mcp.Tool { return l.tools },
-	key:      func(t *mcp.Tool) string { return t.Name },
-	prefixed: true,
-	enabled:  (*settings.Server).ToolEnabled,
-	selected: func(gs *settings.GroupServer, key string) bool { return gs.Tools.Allows(key) },
-	override: func(cfg *settings.Server, key string) string { return override(cfg.Tools, key) },
-	expose: func(t mcp.Tool, name, desc string) (mcp.Tool, error) {
-		t.Name = name
-		if desc != "" {
-			t.Description = desc
+// collect builds what a view whose members are ms offers of kind k. One
+// rule holds for every kind: an item whose exposed name is too long for
+// MCP, or that another member already offers under the same name or URI,
+// is hidden, and the problem is reported; the first member in the settings'
+// order wins. The server that lost stays reachable at /mcp/{server}.
+func collect(c *catalog, k int, ms []member, sep string, bare bool, problems *[]string, shadow map[*upstream][]string) {
+	kd := &kinds[k]
+	routes := map[string]*route{}
+	var items [][]byte
+	hint := cacheHint{}
+	for _, m := range ms {
+		cfg := m.up.cfg.Load()
+		l := m.up.lists.Load()
+		hint = hint.join(l.hints[k])
+		for _, it := range kd.items(l) {
+			if !kd.enabled(cfg, it.key) || (m.sel != nil && !kd.selected(m.sel, it.key)) {
+				continue
+			}
+			name := it.key
+			if kd.prefixed && !bare {
+				name = m.prefix + sep + it.key
+				if len(name) > maxToolName {
+					*problems = append(*problems, kd.what+" "+name+" is hidden: MCP names have 128 characters at most")
+					continue
+				}
+			}
+			if prev, dup := routes[name]; dup {
+				*problems = append(*problems, kd.what+" "+name+" of "+m.up.name+" is hidden: "+prev.up.name+" offers one by the same name; reach it at /mcp/"+m.up.name)
+				shadow[m.up] = append(shadow[m.up], kd.what+" "+name+" (offered by "+prev.up.name+")")
+				continue
+			}
+			edits := []rawjson.Edit{}
+			switch {
+			case kd.prefixed && !bare:
+				edits = append(edits, rawjson.Edit{Key: "name", Value: rawjson.Quote(name)})
+			case !kd.prefixed && !bare && it.name != "":
+				edits = append(edits, rawjson.Edit{Key: "name", Value: rawjson.Quote(m.prefix + sep + it.name)})
+			}
+			if desc := kd.override(cfg, it.key); desc != "" {
+				edits = append(edits, rawjson.Edit{Key: "description", Value: rawjson.Quote(desc)})
+			}
+			raw := []byte(it.raw)
+			if len(edits) > 0 {
+				raw = rawjson.Apply(raw, edits...)
+			}
+			r := &route{up: m.up, name: it.key, headers: it.headers, tmpl: it.tmpl}
+			routes[name] = r
+			items = append(items, raw)
+			if k == kindTemplates {
+				c.templates = append(c.templates, r)
+			}
 		}
-		// mcp-go refuses such a tool with a panic; hide it instead.
-		return t, mcp.ValidateParamHeaderAnnotations(&t)
-	},
-	shown: func(v *view) *map[string]itemSig { return &v.tools },
-	publish: func(v *view, items []exposed[mcp.Tool]) {
-		tools := make([]server.ServerTool, len(items))
-		calls := make(map[string]*route, len(items))
-		for i, it := range items {
-			tools[i] = server.ServerTool{Tool: it.def, Handler: it.route.callTool}
-			calls[it.name] = it.route
-		}
-		v.mcp.SetTools(tools...)
-		v.calls.Store(&calls)
-	},
+	}
+	c.routes[k] = routes
+	c.items[k] = append(append([]byte("["), bytes.Join(items, []byte(","))...), ']')
+	c.hints[k] = hint
 }
 
-var promptKind = kind[mcp.Prompt]{
-	what:     "prompt",
-	items:    func(l *lists) []mcp.Prompt { return l.prompts },
-	key:      func(p *mcp.Prompt) string { return p.Name },
-	prefixed: true,
-	enabled:  (*settings.Server).PromptEnabled,
-	selected: func(gs *settings.GroupServer, key string) bool { return gs.Prompts.Allows(key) },
-	override: func(cfg *settings.Server, key string) string { return override(cfg.Prompts, key) },
-	expose: func(p mcp.Prompt, name, desc string) (mcp.Prompt, error) {
-		p.Name = name
-		if desc != "" {
-			p.Description = desc
+// decodeItems reads a server's list items of kind k, skipping (and
+// reporting) those it describes badly.
+func decodeItems(k int, raws []json.RawMessage, bad func(what string, err error)) []rawItem {
+	out := make([]rawItem, 0, len(raws))
+	for _, raw := range raws {
+		it, err := decodeItem(k, raw)
+		if err != nil {
+			bad(kinds[k].what, err)
+			continue
 		}
-		return p, nil
-	},
-	shown: func(v *view) *map[string]itemSig { return &v.prompts },
-	publish: func(v *view, items []exposed[mcp.Prompt]) {
-		prompts := make([]server.ServerPrompt, len(items))
-		for i, it := range items {
-			prompts[i] = server.ServerPrompt{Prompt: it.def, Handler: it.route.getPrompt}
-		}
-		v.mcp.SetPrompts(prompts...)
-	},
+		out = append(out, it)
+	}
+	return out
 }
 
-var resourceKind = kind[mcp.Resource]{
-	what:     "resource",
-	items:    func(l *lists) []mcp.Resource { return l.resources },
-	key:      func(r *mcp.Resource) string { return r.URI },
-	enabled:  (*settings.Server).ResourceEnabled,
-	selected: func(gs *settings.GroupServer, key string) bool { return gs.Resources.Allows(key) },
-	override: func(cfg *settings.Server, key string) string { return override(cfg.Resources, key) },
-	expose: func(r mcp.Resource, name, desc string) (mcp.Resource, error) {
-		r.Name = name
-		if desc != "" {
-			r.Description = desc
+func decodeItem(k int, raw json.RawMessage) (rawItem, error) {
+	it := rawItem{raw: raw}
+	if !rawjson.Each(raw, func(rawjson.Member) bool { return true }) {
+		return it, errors.New("not an object")
+	}
+	it.name, _ = rawjson.String(raw, "name")
+	switch k {
+	case kindTools, kindPrompts:
+		if it.name == "" {
+			return it, errors.New("no name")
 		}
-		return r, nil
-	},
-	shown: func(v *view) *map[string]itemSig { return &v.resources },
-	publish: func(v *view, items []exposed[mcp.Resource]) {
-		resources := make([]server.ServerResource, len(items))
-		for i, it := range items {
-			resources[i] = server.ServerResource{Resource: it.def, Handler: it.route.readResource}
+		it.key = it.name
+		if k == kindTools {
+			schema, _ := rawjson.Get(raw, "inputSchema")
+			h, err := paramHeaders(schema)
+			if err != nil {
+				return it, err
+			}
+			it.headers = h
 		}
-		v.mcp.SetResources(resources...)
-	},
+	case kindResources:
+		it.key, _ = rawjson.String(raw, "uri")
+		if it.key == "" {
+			return it, errors.New("no uri")
+		}
+	case kindTemplates:
+		it.key, _ = rawjson.String(raw, "uriTemplate")
+		t, err := uritemplate.New(it.key)
+		if it.key == "" || err != nil {
+			return it, errors.New("no valid uriTemplate")
+		}
+		it.tmpl = t
+	}
+	return it, nil
 }
 
-// Templates are offered whole: overrides and group selections name
-// resources by URI, which a template is not.
-var templateKind = kind[mcp.ResourceTemplate]{
-	what:  "resource template",
-	items: func(l *lists) []mcp.ResourceTemplate { return l.templates },
-	key: func(t *mcp.ResourceTemplate) string {
-		if t.URITemplate == nil || t.URITemplate.Template == nil {
-			return ""
+// paramHeaders reads the x-mcp-header annotations of a tool's input schema
+// (2026-07-28, server/tools "x-mcp-header"): each names a header for a
+// primitive property; an invalid annotation makes the tool invalid.
+func paramHeaders(schema []byte) ([]paramHeader, error) {
+	if !bytes.Contains(schema, []byte("x-mcp-header")) {
+		return nil, nil
+	}
+	var out []paramHeader
+	seen := map[string]bool{}
+	var walk func(s []byte, path []string) error
+	walk = func(s []byte, path []string) error {
+		props, _ := rawjson.Get(s, "properties")
+		var err error
+		rawjson.Each(props, func(m rawjson.Member) bool {
+			p := append(slices.Clone(path), m.Name())
+			if h, ok := rawjson.String(m.Value, "x-mcp-header"); ok {
+				typ, _ := rawjson.String(m.Value, "type")
+				switch {
+				case h == "" || !validHeaderToken(h):
+					err = errors.New("x-mcp-header " + h + " is not a header name")
+				case typ != "string" && typ != "integer" && typ != "boolean" && typ != "number":
+					err = errors.New("x-mcp-header " + h + " is on a property that is not a string, number or boolean")
+				case seen[strings.ToLower(h)]:
+					err = errors.New("x-mcp-header " + h + " is given twice")
+				}
+				if err != nil {
+					return false
+				}
+				seen[strings.ToLower(h)] = true
+				out = append(out, paramHeader{path: p, header: h})
+			}
+			if e := walk(m.Value, p); e != nil {
+				err = e
+				return false
+			}
+			return true
+		})
+		return err
+	}
+	if err := walk(schema, nil); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// validHeaderToken reports whether s can name a header (RFC 9110 token).
+func validHeaderToken(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0 {
+			continue
 		}
-		return t.URITemplate.Raw()
-	},
-	enabled:  func(*settings.Server, string) bool { return true },
-	selected: func(*settings.GroupServer, string) bool { return true },
-	override: func(*settings.Server, string) string { return "" },
-	expose: func(t mcp.ResourceTemplate, name, desc string) (mcp.ResourceTemplate, error) {
-		if t.URITemplate == nil || t.URITemplate.Template == nil {
-			return t, errors.New("it has no URI template")
+		return false
+	}
+	return true
+}
+
+// paramValues picks the values of a call's arguments that go into
+// Mcp-Param headers.
+func paramValues(headers []paramHeader, args []byte) map[string]string {
+	if len(headers) == 0 {
+		return nil
+	}
+	out := map[string]string{}
+	for _, h := range headers {
+		v := args
+		ok := true
+		for _, p := range h.path {
+			v, ok = rawjson.Get(v, p)
+			if !ok {
+				break
+			}
 		}
-		t.Name = name
-		return t, nil
-	},
-	shown: func(v *view) *map[string]itemSig { return &v.templates },
-	publish: func(v *view, items []exposed[mcp.ResourceTemplate]) {
-		templates := make([]server.ServerResourceTemplate, len(items))
-		for i, it := range items {
-			templates[i] = server.ServerResourceTemplate{Template: it.def, Handler: it.route.readResource}
+		if !ok || string(v) == "null" {
+			continue
 		}
-		v.mcp.SetResourceTemplates(templates...)
-	},
+		if v[0] == '"' {
+			out[h.header] = unquote(v)
+		} else {
+			out[h.header] = string(v)
+		}
+	}
+	return out
+}
+
+// findResource returns the route of a URI: the resource's, or the first
+// template's that matches it.
+func (c *catalog) findResource(uri string) *route {
+	if r := c.routes[kindResources][uri]; r != nil {
+		return r
+	}
+	for _, r := range c.templates {
+		if r.tmpl != nil && r.tmpl.Match(uri) != nil {
+			return r
+		}
+	}
+	return nil
 }

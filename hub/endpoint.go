@@ -1,12 +1,10 @@
 package hub
 
 import (
-	"bytes"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -158,52 +156,6 @@ func (h *Hub) viewFor(r *http.Request) *view {
 		return t.global
 	}
 	return t.byName[name]
-}
-
-func (h *Hub) serveStreamable(w http.ResponseWriter, r *http.Request) {
-	v := h.viewFor(r)
-	if v == nil {
-		h.notFound(w, r)
-		return
-	}
-	if sid := r.Header.Get("Mcp-Session-Id"); sid != "" {
-		switch r.Method {
-		case http.MethodPost:
-			body, err := io.ReadAll(r.Body)
-			if err != nil {
-				writeError(w, http.StatusRequestEntityTooLarge, "cannot read the request: "+err.Error())
-				return
-			}
-			if v.fastPath(w, r, sid, body) {
-				return
-			}
-			r.Body = io.NopCloser(bytes.NewReader(body))
-			v.touch(sid)
-		case http.MethodDelete:
-			v.touched.Delete(sid)
-		default:
-			v.touch(sid)
-		}
-	}
-	v.http.ServeHTTP(w, r)
-}
-
-func (h *Hub) serveSSE(w http.ResponseWriter, r *http.Request) {
-	v := h.viewFor(r)
-	if v == nil {
-		h.notFound(w, r)
-		return
-	}
-	v.sse.SSEHandler().ServeHTTP(w, r)
-}
-
-func (h *Hub) serveMessages(w http.ResponseWriter, r *http.Request) {
-	v := h.viewFor(r)
-	if v == nil {
-		h.notFound(w, r)
-		return
-	}
-	v.sse.MessageHandler().ServeHTTP(w, r)
 }
 
 func (h *Hub) notFound(w http.ResponseWriter, r *http.Request) {

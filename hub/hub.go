@@ -81,6 +81,12 @@ type Hub struct {
 	started atomic.Bool     // Run has started managing
 	stopped chan struct{}   // closed when it stopped
 
+	sessions    sessionTable    // the clients' 2025 sessions
+	modernCalls modernCallTable // 2026-07-28 requests in flight, for a cancellation
+	holds       *holdTable      // calls waiting for a 2026-07-28 client's retry
+	tasks       taskTable       // which server made each task
+	stopping    atomic.Bool     // Run is shutting down
+
 	changed      broadcast.Signal   // a server's status changed
 	catalogDirty chan struct{}      // the views must be rebuilt
 	applyNow     chan chan struct{} // apply the settings in effect now, then close the channel
@@ -132,6 +138,7 @@ func New(cfg Config) (*Hub, error) {
 		catalogDirty:  make(chan struct{}, 1),
 		applyNow:      make(chan chan struct{}),
 		stopped:       make(chan struct{}),
+		holds:         newHoldTable(),
 		httpTransport: newHTTPTransport(),
 		auth:          cfg.Auth,
 		secrets:       cfg.Secrets,
@@ -179,21 +186,32 @@ func (h *Hub) Run(ctx context.Context) error {
 	h.manage(ctx)
 	close(h.stopped)
 
+	h.stopping.Store(true)
+	for _, s := range h.sessions.all() {
+		s.close()
+	}
 	stopServing()
 	sctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	if err := srv.Shutdown(sctx); err != nil {
 		srv.Close()
 	}
 	cancel()
-	h.mu.Lock()
-	for _, v := range h.views {
-		h.closeView(v)
-	}
-	h.mu.Unlock()
 	wg.Wait()
 	h.wg.Wait()
 	return nil
 }
+
+// serveCtx is the context of what the hub runs for its clients beyond one
+// HTTP request (a 2025 client's call, which its disconnection does not
+// cancel): the hub's run.
+func (h *Hub) serveCtx() context.Context {
+	if h.runCtx != nil {
+		return h.runCtx
+	}
+	return context.Background()
+}
+
+func (h *Hub) shuttingDown() bool { return h.stopping.Load() }
 
 // manage applies settings changes, acts on authorization changes and
 // rebuilds the views until ctx ends, then stops every upstream. It is the
@@ -211,16 +229,14 @@ func (h *Hub) manage(ctx context.Context) {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
-	sweep := time.NewTicker(touchEvery)
+	sweep := time.NewTicker(time.Minute)
 	defer sweep.Stop()
 	for {
 		select {
 		case <-sweep.C:
-			h.mu.Lock()
-			for _, v := range h.views {
-				v.sweepTouched()
+			for _, s := range h.sessions.idle(time.Now().Add(-sessionIdle)) {
+				s.close()
 			}
-			h.mu.Unlock()
 		case <-ctx.Done():
 			h.mu.Lock()
 			ups := slices.Collect(maps.Values(h.upstreams))
@@ -326,6 +342,7 @@ func (h *Hub) upstreamEnv(name string) upstreamEnv {
 		listsShown:    h.catalogSynced,
 		events:        h.events[name],
 	}
+	env.serverRequest, env.resourceUpdated, env.logMessage = h.serverRequest, h.resourceUpdated, h.logMessage
 	if h.auth != nil {
 		env.summary = func() *oauthflow.Summary { return h.auth.Summary(name) }
 	}
@@ -352,31 +369,29 @@ func (h *Hub) stopUpstream(u *upstream) {
 // applyViewsLocked makes a view for every server and group, and the route
 // table for the HTTP handler. h.mu must be held.
 func (h *Hub) applyViewsLocked(st *settings.Settings) {
-	want := map[string]string{"": ""} // view key → SSE base path
+	want := map[string]bool{"": true}
 	table := &routeTable{byName: map[string]*view{}}
 	for _, name := range h.order {
-		want["server/"+name] = "/sse/" + name
+		want["server/"+name] = true
 	}
 	for _, g := range st.Groups {
 		if g != nil {
-			want["group/"+groupKey(g)] = "/sse/" + groupKey(g)
+			want["group/"+groupKey(g)] = true
 		}
 	}
-	for key, ssePath := range want {
+	for key := range want {
 		if h.views[key] == nil {
-			h.views[key] = h.newView(key, ssePath)
+			h.views[key] = h.newView(key)
 		}
 	}
-	for key, v := range h.views {
-		if _, ok := want[key]; !ok {
-			h.closeView(v)
-			delete(h.views, key)
+	for key := range h.views {
+		if !want[key] {
+			delete(h.views, key) // its sessions end when they next find it gone
 		}
 	}
 	if st.GlobalRouteEnabled() {
 		table.global = h.views[""]
 	}
-	// Groups first, as MCPHub resolves them: by id, then by name.
 	for _, name := range h.order {
 		table.byName[name] = h.views["server/"+name]
 	}
@@ -393,13 +408,6 @@ func (h *Hub) applyViewsLocked(st *settings.Settings) {
 		}
 	}
 	h.routes.Store(table)
-}
-
-func (h *Hub) closeView(v *view) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	_ = v.http.Shutdown(ctx)
-	_ = v.sse.Shutdown(ctx)
 }
 
 // catalogSynced asks for a rebuild of the views and returns a channel that
@@ -453,7 +461,7 @@ func (h *Hub) Details(name string) (ServerDetails, bool) {
 		}
 		slices.SortStableFunc(events, func(a, b Event) int { return a.Time.Compare(b.Time) })
 	}
-	return ServerDetails{ServerStatus: u.Status(), Events: events}, true
+	return ServerDetails{ServerStatus: u.Status(), Events: events, Stderr: u.Stderr()}, true
 }
 
 // ErrUnknownServer is returned for a server name that is not in the settings.

@@ -120,23 +120,25 @@ func TestEverythingOverEveryTransport(t *testing.T) {
 	}
 
 	// One server alone at /mcp/{name}: exactly its tools as /mcp lists
-	// them, no other server's.
+	// them, no other server's, under the server's own names (issue 12:
+	// the route for a client that wants one server as if connected to it
+	// directly).
 	all, _ := h.connect("/mcp", false)
 	var want []string
 	for _, n := range toolNames(t, all) {
-		if strings.HasPrefix(n, "ev-http-") {
-			want = append(want, n)
+		if own, ok := strings.CutPrefix(n, "ev-http-"); ok {
+			want = append(want, own)
 		}
 	}
 	one, _ := h.connect("/mcp/ev-http", false)
 	got := toolNames(t, one)
 	slices.Sort(want)
 	slices.Sort(got)
-	if len(got) == 0 || !slices.Equal(got, want) || !slices.Contains(got, "ev-http-echo") {
+	if len(got) == 0 || !slices.Equal(got, want) || !slices.Contains(got, "echo") {
 		t.Errorf("/mcp/ev-http lists %v, want %v", got, want)
 	}
-	if res := resultText(callTool(t, one, "ev-http-echo", map[string]any{"message": "alone"})); res != "Echo: alone" {
-		t.Errorf("/mcp/ev-http ev-http-echo: %q", res)
+	if res := resultText(callTool(t, one, "echo", map[string]any{"message": "alone"})); res != "Echo: alone" {
+		t.Errorf("/mcp/ev-http echo: %q", res)
 	}
 	if _, err := callToolErr(one, "ev-stdio-echo", map[string]any{"message": "x"}); err == nil {
 		t.Error("/mcp/ev-http calls another server's tool")

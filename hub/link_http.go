@@ -263,7 +263,7 @@ func (*msgBody) Close() error { return nil }
 // sending one costs no allocation: protocol versions and methods.
 var commonHeaders = func() map[string][]string {
 	m := map[string][]string{}
-	for _, v := range append([]string{modernVersion}, protocolVersions...) {
+	for _, v := range supportedVersions {
 		m[v] = fixedValue(v)
 	}
 	for _, v := range []string{"tools/call", "tools/list", "prompts/get", "prompts/list", "resources/read", "resources/list",

@@ -90,8 +90,8 @@ const initializeBody = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{
 var matrixRoutes = map[string]matrixRoute{
 	"POST /mcp":                          {"POST", "/mcp", initializeBody, 200, `"protocolVersion"`, false},
 	"POST /mcp/{name}":                   {"POST", "/mcp/t", initializeBody, 200, `"protocolVersion"`, false},
-	"GET /sse":                           {"GET", "/sse", "", 200, "event: endpoint", true},
-	"GET /sse/{name}":                    {"GET", "/sse/t", "", 200, "event: endpoint", true},
+	"GET /sse":                           {"GET", "/sse", "", 200, "event: endpoint", false},
+	"GET /sse/{name}":                    {"GET", "/sse/t", "", 200, "event: endpoint", false},
 	"POST /messages":                     {"POST", "/messages", `{"jsonrpc":"2.0","id":1,"method":"ping"}`, 400, "sessionId", false},
 	"POST /sse/{name}/messages":          {"POST", "/sse/t/messages", `{"jsonrpc":"2.0","id":1,"method":"ping"}`, 400, "sessionId", false},
 	"POST /api/servers/{name}/reconnect": {"POST", "/api/servers/off/reconnect", "", 409, "is disabled", false},

@@ -43,6 +43,10 @@ type ServerStatus struct {
 	PID             int           `json:"pid,omitempty"` // a stdio server's process
 	// OAuth is the server's authorization, when it uses OAuth.
 	OAuth *oauthflow.Summary `json:"oauth,omitempty"`
+	// Hidden are items of this server that another one offers under the
+	// same name or URI in some view (the first in the settings wins
+	// there); /mcp/{server} serves them.
+	Hidden []string `json:"hidden,omitempty"`
 }
 
 // Event is one entry of a server's recent history, shown in its details.
@@ -55,7 +59,8 @@ type Event struct {
 // ServerDetails is a server's status with its recent events.
 type ServerDetails struct {
 	ServerStatus
-	Events []Event `json:"events"`
+	Events []Event   `json:"events"`
+	Stderr []string `json:"stderr,omitempty"` // a stdio server's last stderr lines
 }
 
 // maxEvents is how many events a server keeps.

@@ -377,7 +377,7 @@ func (t *Transport) readLoop(stdout io.Reader) {
 // reader's buffer is reused), or of each element of a batch.
 func (t *Transport) dispatchRaw(line []byte) {
 	if !json.Valid(line) {
-		t.warn("the server wrote a line that is not JSON: " + preview(line))
+		t.warn("the server wrote a line that is not JSON-RPC (not JSON): " + preview(line))
 		return
 	}
 	msg := bytes.Clone(line)
