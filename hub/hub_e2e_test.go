@@ -518,6 +518,57 @@ func TestBadInput(t *testing.T) {
 	waitFor(t, 3*time.Second, func() bool { return h.hub.SettingsError() == nil })
 }
 
+// TestNotARequestIsAnInvalidRequest: valid JSON that is no JSON-RPC
+// message, or a request whose id is neither a string nor an integer, is
+// refused: with an HTTP error status (MCP 2025-06-18, basic/transports:
+// "If the server cannot accept the input, it MUST return an HTTP error
+// status code") and, when there is a body, the JSON-RPC error -32600
+// Invalid Request (JSON-RPC 2.0 §5.1; -32700 is for what is not JSON). A
+// request with such an id is not run (basic: "Requests MUST include a
+// string or integer ID").
+//
+// It fails today: mcp-go answers [1,2,3] and "hello" with -32700, and
+// {"id": {}} with 202 Accepted; and both mcp-go and the hub's fast path run
+// a tools/call whose id is an object, and echo that id back.
+func TestNotARequestIsAnInvalidRequest(t *testing.T) {
+	h := startHub(t, settingsJSON(map[string]any{"t": stdioServer(testServerBin, "stdio")}))
+	h.waitConnected("t")
+	c, _ := h.connect("/mcp", false)
+	waitListed(t, c, "t-echo", true)
+	in, out := newRawSession(t, h.base+"/mcp"), &rawSession{t: t, url: h.base + "/mcp"}
+	for _, m := range []struct {
+		name, body string
+		inSession  bool
+	}{
+		{"an array of numbers", `[1, 2, 3]`, false},
+		{"an array of numbers", `[1, 2, 3]`, true},
+		{"a string", `"hello"`, false},
+		{"a string", `"hello"`, true},
+		{"an object id and nothing else", `{"id": {}}`, false},
+		{"an object id and nothing else", `{"id": {}}`, true},
+		{"tools/call with an object id", `{"jsonrpc":"2.0","id":{},"method":"tools/call","params":{"name":"t-echo","arguments":{"text":"ran"}}}`, true},
+		{"tools/list with an array id", `{"jsonrpc":"2.0","id":[1],"method":"tools/list"}`, true},
+	} {
+		s := out
+		if m.inSession {
+			s = in
+		}
+		resp := s.post(m.body)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var a rpcAnswer
+		answered := json.Unmarshal(body, &a) == nil
+		switch {
+		case a.Result != nil:
+			t.Errorf("%s (in a session: %v) was run: %d %.200s", m.name, m.inSession, resp.StatusCode, body)
+		case len(body) > 0 && (!answered || a.Error == nil || a.Error.Code != -32600):
+			t.Errorf("%s (in a session: %v): %d %.200s; want the JSON-RPC error -32600", m.name, m.inSession, resp.StatusCode, body)
+		case len(body) == 0 && resp.StatusCode < 400:
+			t.Errorf("%s (in a session: %v): %d with no body; want an HTTP error status", m.name, m.inSession, resp.StatusCode)
+		}
+	}
+}
+
 func waitFor(t *testing.T, limit time.Duration, ok func() bool) {
 	t.Helper()
 	for deadline := time.Now().Add(limit); !ok(); time.Sleep(20 * time.Millisecond) {
