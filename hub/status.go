@@ -59,7 +59,7 @@ type Event struct {
 // ServerDetails is a server's status with its recent events.
 type ServerDetails struct {
 	ServerStatus
-	Events []Event   `json:"events"`
+	Events []Event  `json:"events"`
 	Stderr []string `json:"stderr,omitempty"` // a stdio server's last stderr lines
 }
 
