@@ -200,6 +200,14 @@ func (f *flight) send(params []byte) (*upCall, error) {
 	if f.s.modern {
 		leg.caps, leg.clientInfo, leg.logLevel = f.c.modernCaps(), clientInfoJSON(f.v.h.version), f.c.level()
 	}
+	if leg.logLevel == "" && !f.s.modern && f.c.modern {
+		// A 2026-07-28 client asks for log messages per request; a legacy
+		// server only has the session's level, which must be at least as
+		// verbose.
+		if level, _ := rawjson.String(clientMeta, metaLogLevel); level != "" {
+			f.u.ensureLogLevel(level)
+		}
+	}
 	meta := rewriteMeta(clientMeta, leg)
 	if meta != nil || clientMeta != nil {
 		params = rawjson.Apply(params, rawjson.Edit{Key: "_meta", Value: meta})
@@ -311,10 +319,31 @@ func (f *flight) pump(ctx context.Context, call *upCall, params []byte) {
 // finalResult writes the server's result with the protocol keys of the
 // client's revision, the rest of it as the server wrote it.
 func (f *flight) finalResult(result []byte) {
-	if edits := resultEdits(result, f.c.modern, f.v.serverInfo()); len(edits) > 0 {
+	edits := resultEdits(result, f.c.modern, f.v.serverInfo())
+	if f.c.modern && f.m.method == "resources/read" {
+		edits = append(edits, cacheEdits(result)...)
+	}
+	if len(edits) > 0 {
 		result = rawjson.Apply(result, edits...)
 	}
 	f.o.final(appendResult(nil, f.m.id, result), 0)
+}
+
+// cacheEdits give a cacheable result from a server that gave no caching
+// hints (a legacy one) the strictest: fresh for no time, private
+// (2026-07-28 requires them, server/utilities/caching).
+func cacheEdits(result []byte) []rawjson.Edit {
+	if rt, _ := rawjson.String(result, "resultType"); rt == "input_required" {
+		return nil
+	}
+	var edits []rawjson.Edit
+	if _, ok := rawjson.Get(result, "ttlMs"); !ok {
+		edits = append(edits, rawjson.Edit{Key: "ttlMs", Value: []byte("0")})
+	}
+	if _, ok := rawjson.Get(result, "cacheScope"); !ok {
+		edits = append(edits, rawjson.Edit{Key: "cacheScope", Value: []byte(`"private"`)})
+	}
+	return edits
 }
 
 // notification passes a notification of the call to the client: progress
@@ -378,6 +407,15 @@ func (f *flight) inputRound(ctx context.Context, result, params []byte) ([]byte,
 		if !f.c.caps.supports(method, p) {
 			err = newError(codeMissingCapability, f.u.name+" needs "+method+", which this client does not support")
 			return false
+		}
+		if method == "elicitation/create" {
+			if mode, _ := rawjson.String(p, "mode"); mode == "url" {
+				if _, has := rawjson.Get(p, "elicitationId"); !has {
+					// 2025-11-25 requires an id on URL-mode elicitations;
+					// 2026-07-28 removed it.
+					p = rawjson.Apply(p, rawjson.Edit{Key: "elicitationId", Value: rawjson.Quote(randomID())})
+				}
+			}
 		}
 		var answer []byte
 		answer, err = f.c.sess.request(ctx, f.o, method, p)

@@ -117,12 +117,13 @@ func (f *flight) answerHold(h *hold, reqs []*message) {
 			// retry instead.
 			p = rawjson.Apply(p, rawjson.Edit{Key: "elicitationId", Value: nil})
 		}
+		if len(p) == 0 {
+			p = []byte("{}") // go-sdk's client cannot decode an input request without params
+		}
 		req := []byte(`{"method":`)
 		req = rawjson.AppendQuote(req, r.method)
-		if len(p) > 0 {
-			req = append(req, `,"params":`...)
-			req = append(req, p...)
-		}
+		req = append(req, `,"params":`...)
+		req = append(req, p...)
 		inputs = append(inputs, rawjson.Edit{Key: key, Value: append(req, '}')})
 	}
 	if len(h.asked) == 0 {

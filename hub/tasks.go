@@ -62,7 +62,8 @@ func (v *view) forwardTask(ctx context.Context, c *caller, m *message, o out) {
 		v.fail(c, m, o, newError(codeInvalidParams, "no task "+id+" here (mcptray knows the tasks it passed on since it started)"))
 		return
 	}
-	v.forwardParams(ctx, c, m, o, u, m.params, "")
+	// The tasks extension mirrors taskId into Mcp-Name (server@2 insists).
+	v.forwardParams(ctx, c, m, o, u, m.params, id)
 }
 
 // listTasks serves tasks/list (2025-11-25): every member's tasks together.

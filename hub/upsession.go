@@ -195,7 +195,9 @@ const probeTimeout = 5 * time.Second
 // (2026-07-28, basic/versioning "Backward Compatibility").
 func (s *upSession) open(ctx context.Context) error {
 	pctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	s.version = versionModern // the probe is a 2026-07-28 request, headers and all
 	res, err := s.roundTrip(pctx, nil, "server/discover", s.modernParams(nil, nil), "")
+	s.version = ""
 	cancel()
 	if err == nil {
 		var d struct {
@@ -541,16 +543,28 @@ func (s *upSession) notificationCall(via []byte, m *message) *upCall {
 		defer s.mu.Unlock()
 		return s.tokens[tok]
 	case "notifications/message", "notifications/cancelled":
-		if via == nil {
-			return nil
-		}
-		id, ok := parseIntID(via)
-		if !ok {
-			return nil
-		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		return s.calls[id]
+		if via != nil {
+			id, ok := parseIntID(via)
+			if !ok {
+				return nil
+			}
+			return s.calls[id]
+		}
+		if m.method == "notifications/message" && s.shared {
+			// On a shared channel nothing ties a log message to its
+			// request: it goes to the newest call whose client asked for
+			// log messages with it (2026-07-28 clients ask per request), if
+			// any.
+			var best *upCall
+			for _, c := range s.calls {
+				if c.client != nil && c.client.modern && c.client.level() != "" && (best == nil || c.born.After(best.born)) {
+					best = c
+				}
+			}
+			return best
+		}
 	}
 	return nil
 }

@@ -456,6 +456,19 @@ func (u *upstream) setLogLevel(level string) {
 	}
 }
 
+// ensureLogLevel makes a legacy server's log level at least as verbose as
+// level, for a 2026-07-28 client's request that asked for it. (The next
+// change of the 2025 sessions' levels sets it to theirs again.)
+func (u *upstream) ensureLogLevel(level string) {
+	u.mu.Lock()
+	cur := u.level
+	u.mu.Unlock()
+	if cur != "" && logLevels[cur] <= logLevels[level] {
+		return
+	}
+	u.setLogLevel(level)
+}
+
 // restore makes a new session what the old one was for the clients: the
 // resources they subscribed to, the log level they asked for.
 func (u *upstream) restore(sess *upSession) {

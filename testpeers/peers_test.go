@@ -4,7 +4,6 @@ package testpeers
 
 import (
 	"fmt"
-	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -14,81 +13,6 @@ import (
 // hub in between. A feature a pair of SDKs cannot do is listed in
 // cannot with the reason; the test asserts those fail too, so a pair that
 // starts (or stops) working shows up.
-
-// ownSteps is the scenario for the go-sdk and server@2 test servers.
-func ownSteps(version string) []Step {
-	legacy := version != Modern
-	s := []Step{
-		{Op: "list"},
-		{Op: "call", Name: "echo", Args: map[string]any{"message": "hi"}},
-		{Op: "call", Name: "header_echo", Args: map[string]any{"region": "eu-west"}},
-		{Op: "call", Name: "elicit_form"},
-		{Op: "call", Name: "elicit_url"},
-		{Op: "call", Name: "sample", Args: map[string]any{"prompt": "2+2?"}},
-		{Op: "call", Name: "roots"},
-	}
-	if legacy {
-		s = append(s, Step{Op: "setLevel", Level: "info"}, Step{Op: "ping"})
-	}
-	s = append(s,
-		Step{Op: "call", Name: "progress", Args: map[string]any{"steps": 2}, Progress: true, LogLevel: "info"},
-		Step{Op: "wait", Event: "progress", Count: 2, TimeoutMs: 3000},
-		Step{Op: "wait", Event: "log", Count: 2, TimeoutMs: 3000},
-		Step{Op: "subscribe", URI: "peer://status"},
-		Step{Op: "sleep", Ms: 300},
-		Step{Op: "call", Name: "touch_resource"},
-		Step{Op: "wait", Event: "resource_updated", TimeoutMs: 3000},
-		Step{Op: "call", Name: "add_tool", Args: map[string]any{"name": "added"}},
-		Step{Op: "wait", Event: "list_changed", TimeoutMs: 3000},
-		Step{Op: "prompt", Name: "greet", Args: map[string]any{"name": "Bob"}},
-		Step{Op: "read", URI: "peer://items/7"},
-		Step{Op: "complete", Ref: map[string]any{"type": "ref/prompt", "name": "greet"}, Argument: map[string]any{"name": "name", "value": "Al"}},
-		Step{Op: "cancel", Name: "slow", Args: map[string]any{"ms": 5000}, AfterMs: 300},
-		Step{Op: "sleep", Ms: 300},
-		Step{Op: "call", Name: "cancellations"},
-		Step{Op: "task", Name: "task", Args: map[string]any{"ms": 200, "confirm": true}},
-	)
-	return s
-}
-
-// ownFeatures says which features of ownSteps worked.
-func ownFeatures(es Events) map[string]bool {
-	is := func(op, name, want string) bool { got, ok := es.Result(op, name); return ok && got == want }
-	logs := 0
-	for _, e := range es.Of("log") {
-		if strings.HasPrefix(fmt.Sprint(e["data"]), "step ") {
-			logs++
-		}
-	}
-	tools := es.Of("tools")
-	f := map[string]bool{
-		"list":         len(tools) > 0 && slices.Contains(anyStrings(tools[0]["names"]), "echo"),
-		"echo":         is("call", "echo", "echo: hi"),
-		"header":       is("call", "header_echo", "region: eu-west"),
-		"elicit_form":  is("call", "elicit_form", "hello canned name (accept)") && len(es.Of("elicitation")) > 0,
-		"elicit_url":   is("call", "elicit_url", "url: accept"),
-		"sampling":     is("call", "sample", "sampled: canned answer to: 2+2? (canned-model)") && len(es.Of("sampling")) > 0,
-		"roots":        is("call", "roots", "roots: file:///canned/root"),
-		"progress":     len(es.Of("progress")) >= 2,
-		"logging":      logs >= 2,
-		"subscribe":    len(es.Of("resource_updated")) > 0,
-		"list_changed": len(es.Of("list_changed")) > 0,
-		"prompt":       is("prompt", "greet", "Please greet Bob"),
-		"read":         is("read", "peer://items/7", "item 7"),
-		"complete":     len(es.Of("completion")) > 0 && slices.Equal(anyStrings(es.Of("completion")[0]["values"]), []string{"Alice", "Albert"}),
-		"cancel":       len(es.Of("cancelled")) > 0 && is("call", "cancellations", "cancelled: 1"),
-		"task":         is("task", "task", `task: confirmed accept {"ok":true}`),
-	}
-	return f
-}
-
-func anyStrings(v any) []string {
-	var out []string
-	for _, x := range v.([]any) {
-		out = append(out, fmt.Sprint(x))
-	}
-	return out
-}
 
 type pair struct {
 	client  Client
@@ -160,12 +84,12 @@ func TestClientsAgainstOwnServers(t *testing.T) {
 		for _, c := range clients {
 			t.Run(fmt.Sprintf("%s@%s/%s", c.client, c.version, s.name), func(t *testing.T) {
 				target := s.start(t)
-				es := RunClient(t, c.client, target, c.version, ownSteps(c.version))
+				es := RunClient(t, c.client, target, c.version, OwnSteps(c.version))
 				conn := es.Of("connected")
 				if len(conn) == 0 {
 					t.Fatalf("did not connect:\n%s", es)
 				}
-				got := ownFeatures(es)
+				got := OwnFeatures(es)
 				want := cannot[pair{c.client, c.version, s.name}]
 				var wrong []string
 				for _, k := range sortedKeys(got) {
