@@ -473,6 +473,19 @@ func (s *upSession) deliver(raw []byte, via json.RawMessage) {
 	}
 	m, err := parseMessage(raw)
 	if err != nil {
+		// An answer that is no valid response still ends its call, with an
+		// error, rather than leaving it to time out.
+		if idv, ok := rawjson.Get(raw, "id"); ok {
+			if id, ok := parseIntID(idv); ok {
+				s.mu.Lock()
+				call := s.calls[id]
+				s.mu.Unlock()
+				if call != nil {
+					call.q.push(item{kind: itemFailed, err: fmt.Errorf("the server answered with something that is not a JSON-RPC response: %w", err)})
+					return
+				}
+			}
+		}
 		s.log.Warn("the server sent something that is not JSON-RPC", "err", err)
 		return
 	}

@@ -108,9 +108,10 @@ func newServer() *server.MCPServer {
 			return mcp.NewToolResultText("made noise"), nil
 		})
 
-	s.AddTool(mcp.NewTool("progress", mcp.WithNumber("steps", mcp.Required())),
+	s.AddTool(mcp.NewTool("progress", mcp.WithNumber("steps", mcp.Required()), mcp.WithNumber("delayMs")),
 		func(ctx context.Context, r mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			steps := int(r.GetFloat("steps", 3))
+			delay := time.Duration(r.GetFloat("delayMs", 10)) * time.Millisecond
 			var token mcp.ProgressToken
 			if r.Params.Meta != nil {
 				token = r.Params.Meta.ProgressToken
@@ -118,7 +119,7 @@ func newServer() *server.MCPServer {
 			for i := 1; i <= steps && token != nil; i++ {
 				_ = server.ServerFromContext(ctx).SendNotificationToClient(ctx, "notifications/progress",
 					map[string]any{"progressToken": token, "progress": i, "total": steps, "message": fmt.Sprintf("step %d", i)})
-				time.Sleep(10 * time.Millisecond)
+				time.Sleep(delay)
 			}
 			return mcp.NewToolResultText("done"), nil
 		})

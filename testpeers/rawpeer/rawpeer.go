@@ -45,9 +45,26 @@ func Serve(in io.Reader, out io.Writer) {
 		case "initialize":
 			result = `{"protocolVersion":"2025-06-18","capabilities":{"tools":{}},"serverInfo":{"name":"raw","version":"1"}}`
 		case "tools/list":
-			result = `{"tools":[{"name":"odd","inputSchema":{"type":"object","properties":{"mode":{"type":"string","enum":["content","error"]}},"anyOf":[{"required":["mode"]}]}}]}`
+			result = `{"tools":[{"name":"odd","inputSchema":{"type":"object","properties":{"mode":{"type":"string","enum":["content","error","neither","stray","flood"]}},"anyOf":[{"required":["mode"]}]}}]}`
 		case "tools/call":
-			result, rpcErr = Results[msg.Params.Arguments.Mode], Errors[msg.Params.Arguments.Mode]
+			switch mode := msg.Params.Arguments.Mode; mode {
+			case "neither":
+				// A response with neither result nor error.
+				fmt.Fprintf(out, `{"jsonrpc":"2.0","id":%s}`+"\n", msg.ID)
+				continue
+			case "stray":
+				// An answer to a request nobody sent, then the real one.
+				fmt.Fprint(out, `{"jsonrpc":"2.0","id":987654,"result":{"content":[]}}`+"\n")
+				result = `{"content":[{"type":"text","text":"after a stray answer"}]}`
+			case "flood":
+				// Far more notifications than anyone asked for.
+				for i := range 20000 {
+					fmt.Fprintf(out, `{"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":"flood %d"}}`+"\n", i)
+				}
+				result = `{"content":[{"type":"text","text":"after a flood"}]}`
+			default:
+				result, rpcErr = Results[mode], Errors[mode]
+			}
 		case "ping":
 			result = `{}`
 		default:
