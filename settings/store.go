@@ -156,16 +156,19 @@ func (s *Store) setLocked(st *state) {
 // coming into effect that were not in effect before. The hub shows them in
 // the servers' states and the control API. s.mu must be held.
 func (s *Store) reportLocked(cur *Settings) {
+	// By what they say, not where: a save that moves lines is no news.
 	now := map[string]bool{}
 	for _, e := range cur.Problems() {
-		now[e.Error()] = true
-		if !s.reported[e.Error()] {
+		k := "problem\x00" + e.Server + "\x00" + e.Err.Error()
+		now[k] = true
+		if !s.reported[k] {
 			s.log.Error("settings: a server has a problem; the other servers run", "server", e.Server, "err", e)
 		}
 	}
 	for _, e := range cur.Warnings {
-		now[e.Error()] = true
-		if !s.reported[e.Error()] {
+		k := "warning\x00" + e.Server + "\x00" + e.Err.Error()
+		now[k] = true
+		if !s.reported[k] {
 			s.log.Warn("settings file warning: " + e.Error())
 		}
 	}
