@@ -93,6 +93,9 @@ func withProblem(st ServerStatus, cur *settings.Settings) ServerStatus {
 		return st
 	}
 	st.Problem = p
+	if st.Type == "" { // an entry that could not be read has no transport (Kind)
+		st.Type = cur.Servers[st.Name].Type
+	}
 	if st.State != StateDisabled {
 		st.State, st.Error, st.Attempt, st.RetryAt = StateError, p, 0, time.Time{}
 	}

@@ -44,8 +44,14 @@ var validName = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
 
 // Kind returns the server's transport: stdio, sse or streamable-http. A
 // missing type means stdio when there is a command and streamable-http when
-// there is a URL.
+// there is a URL. An entry that could not be read whole (a field of the
+// wrong type) has none: what of it could be read is not what the user
+// meant (a command without its args, "enabled": "no" read as enabled), so
+// nothing connects it.
 func (s *Server) Kind() string {
+	if s.raw != nil || len(s.decodeErrs) > 0 {
+		return ""
+	}
 	switch s.Type {
 	case "":
 		if s.Command != "" {

@@ -292,3 +292,19 @@ func TestModifyRefusesNewMistakes(t *testing.T) {
 		t.Errorf("after the removal: %v", st.Problems())
 	}
 }
+
+// TestServerWithAProblemHasNoTransport: what of a bad entry could be read
+// is not what the user meant ("enabled": "no" reads as enabled, a command
+// without its args): nothing connects it.
+func TestServerWithAProblemHasNoTransport(t *testing.T) {
+	st, err := Parse("mcp_settings.json", []byte(`{"mcpServers": {"a": {"command": "rm", "args": "-rf /tmp/x", "enabled": "no"}, "b": {"command": "x"}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k := st.Servers["a"].Kind(); k != "" {
+		t.Errorf("the bad server's kind is %q", k)
+	}
+	if k := st.Servers["b"].Kind(); k != TypeStdio {
+		t.Errorf("the good server's kind is %q", k)
+	}
+}
