@@ -52,6 +52,11 @@ func (s *Server) Kind() string {
 	if s.raw != nil || len(s.decodeErrs) > 0 {
 		return ""
 	}
+	return s.kind()
+}
+
+// kind is Kind from the fields that could be read.
+func (s *Server) kind() string {
 	switch s.Type {
 	case "":
 		if s.Command != "" {

@@ -143,7 +143,7 @@ func (srv *Server) check(name, sep string) []fieldError {
 	}
 	switch srv.Type {
 	case "", TypeStdio, TypeSSE, TypeStreamableHTTP, TypeHTTP, TypeOpenAPI:
-		switch srv.Kind() {
+		switch srv.kind() {
 		case "":
 			out = append(out, fieldError{err: errors.New("server needs a command (stdio) or a url (sse, streamable-http)")})
 		case TypeStdio:
@@ -152,7 +152,7 @@ func (srv *Server) check(name, sep string) []fieldError {
 			}
 		case TypeSSE, TypeStreamableHTTP:
 			if srv.URL == "" {
-				out = append(out, fieldError{err: fmt.Errorf("%s server needs a url", srv.Kind())})
+				out = append(out, fieldError{err: fmt.Errorf("%s server needs a url", srv.kind())})
 			} else if !strings.Contains(srv.URL, "$") {
 				if err := checkURL(srv.URL); err != nil {
 					out = append(out, fieldError{field: "url", err: err})

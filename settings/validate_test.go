@@ -128,6 +128,9 @@ func TestServerProblems(t *testing.T) {
 			if got := st.Problems(); len(got) != len(List(bad.Problem)) {
 				t.Errorf("Problems() %v", got)
 			}
+			if n := len(List(bad.Problem)); n != len(c.want)-countLines(c.want) {
+				t.Errorf("%d problems, want %d: %q", n, len(c.want)-countLines(c.want), all)
+			}
 		})
 	}
 }
@@ -307,4 +310,15 @@ func TestServerWithAProblemHasNoTransport(t *testing.T) {
 	if k := st.Servers["b"].Kind(); k != TypeStdio {
 		t.Errorf("the good server's kind is %q", k)
 	}
+}
+
+// countLines counts the wants that name a line, not a problem.
+func countLines(want []string) int {
+	n := 0
+	for _, w := range want {
+		if strings.HasPrefix(w, "line ") {
+			n++
+		}
+	}
+	return n
 }
