@@ -148,7 +148,7 @@ func follow(o options, c *apiClient, name string, stdout io.Writer) error {
 		}
 		switch d.State {
 		case hub.StateConnected:
-			fmt.Fprintf(stdout, "%s is connected: %d %s, %d %s, %d %s. Your MCP clients see its tools as %s-TOOL.\n",
+			fmt.Fprintf(stdout, "%s is connected: %d %s, %d %s, %d %s. Your MCP clients see its tools now, their names prefixed with %s.\n",
 				name, d.Tools, plural(d.Tools, "tool", "tools"), d.Prompts, plural(d.Prompts, "prompt", "prompts"), d.Resources, plural(d.Resources, "resource", "resources"), name)
 			return nil
 		case hub.StateError:

@@ -52,11 +52,24 @@ func lockPath(settingsPath string) string {
 // or did last (the file stays when its holder dies; only the OS lock goes).
 func readInstanceInfo(settingsPath string) (instanceInfo, bool) {
 	var info instanceInfo
-	data, err := os.ReadFile(lockPath(settingsPath))
+	data, err := os.ReadFile(lockPath(realPath(settingsPath)))
 	if err != nil || json.Unmarshal(data, &info) != nil || info.PID == 0 {
 		return instanceInfo{}, false
 	}
 	return info, true
+}
+
+// realPath is a settings file's absolute path, links followed: one lock
+// for a file, by whatever name it is given.
+func realPath(path string) string {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return path
+	}
+	if real, err := filepath.EvalSymlinks(abs); err == nil {
+		return real
+	}
+	return abs
 }
 
 // instanceLock is the lock of a settings file, held.
@@ -68,13 +81,7 @@ type instanceLock struct {
 // lockSettings takes the lock of a settings file, or returns a
 // *runningError naming the instance that holds it.
 func lockSettings(settingsPath string) (*instanceLock, error) {
-	abs, err := filepath.Abs(settingsPath)
-	if err != nil {
-		return nil, err
-	}
-	if real, err := filepath.EvalSymlinks(abs); err == nil {
-		abs = real // one lock for a file, by whatever link it is named
-	}
+	abs := realPath(settingsPath)
 	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
 		return nil, fmt.Errorf("settings folder: %w", err)
 	}
