@@ -73,19 +73,28 @@ func setStartAtLogin(on bool) error {
 }
 
 // desktopEntry is an autostart entry that runs exe, or, hidden, that turns
-// the system's entry off.
+// the system's entry off. TryExec makes a login skip the entry once exe is
+// gone (the package removed, say), instead of failing to start it every
+// time.
 func desktopEntry(exe string, hidden bool) string {
 	return fmt.Sprintf(`[Desktop Entry]
 Type=Application
 Name=mcptray
 Comment=One local endpoint for all your MCP servers
+TryExec=%s
 Exec=%s
 Icon=mcptray
 Terminal=false
 Categories=Utility;
 X-GNOME-Autostart-enabled=%t
 Hidden=%t
-`, quoteExec(exe), !hidden, hidden)
+`, escapeValue(exe), quoteExec(exe), !hidden, hidden)
+}
+
+// escapeValue escapes a string value of a desktop entry (Desktop Entry
+// Specification, "Possible value types": \\, \n, \t, \r, \s).
+func escapeValue(s string) string {
+	return strings.NewReplacer(`\`, `\\`, "\n", `\n`, "\t", `\t`, "\r", `\r`).Replace(s)
 }
 
 // quoteExec quotes a path for an Exec key (Desktop Entry Specification,

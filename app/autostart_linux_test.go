@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -19,6 +20,10 @@ func TestStartAtLoginEntry(t *testing.T) {
 		t.Error("off after it was turned on")
 	}
 	entry, _ := userAutostart()
+	exe, _ := os.Executable()
+	if b, _ := os.ReadFile(entry); !strings.Contains(string(b), "\nTryExec="+exe+"\n") {
+		t.Errorf("the entry has no TryExec for %s:\n%s", exe, b)
+	}
 	if _, err := exec.LookPath("desktop-file-validate"); err != nil {
 		t.Fatal("desktop-file-validate is not installed: scripts/test installs desktop-file-utils")
 	}

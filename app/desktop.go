@@ -10,6 +10,10 @@ import (
 	"github.com/pkg/browser"
 )
 
+// errNoClipboard says that no clipboard tool is installed: the tray shows
+// the text in a notification instead.
+var errNoClipboard = errors.New("no clipboard tool is installed (wl-clipboard, xclip or xsel)")
+
 // copyToClipboard puts text on the clipboard with the platform's own tool:
 // pbcopy, clip, or on Linux wl-copy, xclip or xsel.
 func copyToClipboard(text string) error {
@@ -30,7 +34,7 @@ func copyToClipboard(text string) error {
 			}
 		}
 		if cmd == nil {
-			return errors.New("no clipboard tool: install wl-clipboard, xclip or xsel")
+			return errNoClipboard
 		}
 	}
 	cmd.Stdin = strings.NewReader(text)

@@ -1,19 +1,12 @@
 // Command mcptray is a desktop tray application that serves every MCP server
 // the user configured from one local endpoint, http://localhost:3000/mcp, and
-// signs in to the OAuth-protected ones.
-//
-// Usage:
-//
-//	mcptray [--settings FILE] [--listen ADDR] [--headless] [--no-browser]   run (the tray, or without one)
-//	mcptray status                      list the servers of the running instance
-//	mcptray authorize NAME              sign in to an OAuth server
-//	mcptray signout NAME                revoke and delete its tokens
-//	mcptray --version
+// signs in to the OAuth-protected ones. `mcptray help` lists its commands
+// (cli.go).
 package main
 
 import (
 	"context"
-	"flag"
+	"errors"
 	"fmt"
 	"io"
 	stdlog "log"
@@ -43,6 +36,9 @@ var version = "dev"
 var verifyEvery = time.Minute
 
 func main() {
+	if len(os.Args) > 1 {
+		attachConsole() // a command run from a console answers there (Windows)
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -50,22 +46,11 @@ func main() {
 type options struct {
 	settings  string
 	listen    string
+	listenSet bool // --listen was given, not defaulted
 	headless  bool
 	noBrowser bool
 	logLevel  string
 	version   bool
-}
-
-func (o *options) flags(name string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&o.settings, "settings", "", "settings file (default: "+defaultSettingsHint()+")")
-	fs.StringVar(&o.listen, "listen", hub.DefaultListen, "address of the local MCP endpoint")
-	fs.BoolVar(&o.headless, "headless", false, "run without a tray icon")
-	fs.BoolVar(&o.noBrowser, "no-browser", false, "never open a browser; print or log authorization URLs instead")
-	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
-	fs.BoolVar(&o.version, "version", false, "print the version and exit")
-	return fs
 }
 
 func defaultSettingsHint() string {
@@ -73,51 +58,6 @@ func defaultSettingsHint() string {
 		return p
 	}
 	return "the user config folder"
-}
-
-// run is main without the exit, for tests.
-func run(args []string, stdout, stderr io.Writer) int {
-	// xdg-open chatters on stdout; set once, before any goroutine opens
-	// a URL, since it is the package's global.
-	browser.Stdout = io.Discard
-	cmd := ""
-	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
-		cmd, args = args[0], args[1:]
-	}
-	var o options
-	fs := o.flags("mcptray "+cmd, stderr)
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if o.version {
-		fmt.Fprintln(stdout, "mcptray", version)
-		return 0
-	}
-	var err error
-	switch cmd {
-	case "":
-		err = serve(o, stderr)
-	case "status":
-		err = status(o, stdout)
-	case "authorize", "signout":
-		if fs.NArg() != 1 {
-			fmt.Fprintf(stderr, "usage: mcptray %s NAME\n", cmd)
-			return 2
-		}
-		if cmd == "authorize" {
-			err = authorize(o, fs.Arg(0), stdout)
-		} else {
-			err = signout(o, fs.Arg(0), stdout)
-		}
-	default:
-		fmt.Fprintf(stderr, "mcptray: unknown command %q (want status, authorize, signout, or no command to run)\n", cmd)
-		return 2
-	}
-	if err != nil {
-		fmt.Fprintln(stderr, "mcptray:", err)
-		return 1
-	}
-	return 0
 }
 
 func newLogger(level string, w io.Writer) (*slog.Logger, error) {
@@ -137,7 +77,7 @@ func settingsPath(o options) (string, error) {
 
 // serve runs mcptray, with the tray unless --headless or there is none to
 // show, until the user quits, or SIGINT or SIGTERM.
-func serve(o options, stderr io.Writer) error {
+func serve(o options, stderr io.Writer) (err error) {
 	why := ""
 	if !o.headless {
 		why = trayProblem()
@@ -155,6 +95,17 @@ func serve(o options, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if useTray {
+		// Nobody reads stderr: a failure to start goes to the log file
+		// and to a notification as well, never to nothing.
+		defer func() {
+			if err != nil {
+				log.Error("mcptray could not start", "err", err)
+				notifyNow(log, startFailedNote(err))
+				err = &reported{err}
+			}
+		}()
+	}
 	// Libraries that use the standard logger (fyne.io/systray) write
 	// through slog, at debug.
 	stdlog.SetFlags(0)
@@ -162,25 +113,78 @@ func serve(o options, stderr io.Writer) error {
 	if why != "" {
 		log.Info("running without a tray", "reason", why)
 	}
+	path, err := settingsPath(o)
+	if err != nil {
+		return err
+	}
+	lock, err := lockSettings(path)
+	var running *runningError
+	if errors.As(err, &running) && useTray {
+		return bringForward(log, running.URL, running.where())
+	}
+	if err != nil {
+		return err
+	}
+	defer lock.release()
 	in, err := newInstance(o, log, browserOpener(o, log))
 	if err != nil {
 		return err
 	}
 	if err := in.hub.Listen(); err != nil {
+		var other *hub.AlreadyRunningError
+		if errors.As(err, &other) && useTray {
+			return bringForward(log, "http://"+other.Addr, fmt.Sprintf("It runs at http://%s (pid %d), with another settings file; to run both, start this one with another --listen.", other.Addr, other.PID))
+		}
 		return err
+	}
+	if err := lock.listening(in.hub.BaseURL(), in.hub.Addr()); err != nil {
+		log.Warn("a second mcptray will not find this one's address", "err", err)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if useTray {
-		if p := trayHostProblem(); p != "" {
-			log.Info("no tray host is running yet; the icon appears when one starts", "reason", p)
+		host := trayHostProblem()
+		if host != "" {
+			log.Warn("no tray host is running: the icon appears when one starts", "reason", host)
 		}
-		err = runTray(ctx, in)
+		err = runTray(ctx, in, host)
 	} else {
 		err = in.run(ctx)
 	}
 	log.Info("stopped")
 	return err
+}
+
+// reported is an error already logged and shown: run exits 1 without
+// printing it again.
+type reported struct{ err error }
+
+func (r *reported) Error() string { return r.err.Error() }
+func (r *reported) Unwrap() error { return r.err }
+
+// bringForward answers a second launch from the desktop: instead of a
+// second instance, the one that runs shows its overview in the browser, and
+// a notification says so.
+func bringForward(log *slog.Logger, baseURL, where string) error {
+	n := note{Title: "mcptray is already running", Body: where + " Its menu is in the tray."}
+	if baseURL != "" && noDisplay() == "" {
+		overview := baseURL + "/api/servers?format=text"
+		if err := browser.OpenURL(overview); err == nil {
+			n.Body = where + " Its overview opened in your browser; its menu is in the tray."
+		}
+	}
+	log.Info("mcptray is already running; this launch brought it forward instead", "running", where)
+	notifyNow(log, n)
+	return nil
+}
+
+// notifyNow shows one notification, outside the tray.
+func notifyNow(log *slog.Logger, n note) {
+	nf := newNotifier(log)
+	defer nf.Close()
+	if err := nf.Notify(n); err != nil {
+		log.Debug("notification not shown", "err", err)
+	}
 }
 
 // slogWriter turns the standard logger's lines into debug records.
@@ -199,6 +203,7 @@ type instance struct {
 	secrets *keychain.Store
 	auth    *oauthflow.Manager
 	hub     *hub.Hub
+	browser bool // sign-ins open the browser
 }
 
 // newInstance wires mcptray from its options; open shows authorization
@@ -229,7 +234,7 @@ func newInstance(o options, log *slog.Logger, open func(context.Context, string)
 	if err != nil {
 		return nil, err
 	}
-	return &instance{log: log, store: store, secrets: secrets, auth: auth, hub: h}, nil
+	return &instance{log: log, store: store, secrets: secrets, auth: auth, hub: h, browser: open != nil}, nil
 }
 
 // run serves until ctx ends and waits for everything to stop: the

@@ -125,13 +125,24 @@ func TestHeadlessLifecycle(t *testing.T) {
 		}
 	}
 
-	second := exec.Command(binaries.mcptray, "--headless", "--settings", settingsFile, "--listen", addr)
-	msg, err := second.CombinedOutput()
-	if err == nil {
-		t.Fatal("a second instance started")
+	// Without --listen, the commands find it from the settings file's lock.
+	out.Reset()
+	if code := run([]string{"status", "--settings", settingsFile}, &out, &errs); code != 0 || !strings.Contains(out.String(), "endpoint: http://localhost:"+addr[strings.LastIndex(addr, ":")+1:]+"/mcp") {
+		t.Errorf("status found by the lock file: %d %s %s", code, out.String(), errs.String())
 	}
-	if !strings.Contains(string(msg), "already running") || strings.Contains(string(msg), "goroutine") {
-		t.Errorf("second start said:\n%s", msg)
+
+	// A second instance on the same settings file refuses, whatever its
+	// --listen, and names the one that runs.
+	for _, listen := range []string{addr, freeAddr(t)} {
+		second := exec.Command(binaries.mcptray, "--headless", "--settings", settingsFile, "--listen", listen)
+		msg, err := second.CombinedOutput()
+		if err == nil {
+			t.Fatalf("a second instance started on %s", listen)
+		}
+		want := fmt.Sprintf("mcptray is already running on %s (pid %d, http://localhost:", settingsFile, cmd.Process.Pid)
+		if !strings.Contains(string(msg), want) || strings.Contains(string(msg), "goroutine") {
+			t.Errorf("second start on %s said:\n%s\nwant %q", listen, msg, want)
+		}
 	}
 
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {

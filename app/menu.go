@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
 
@@ -12,17 +13,23 @@ import (
 )
 
 // This file turns a snapshot of the hub into what the tray shows (icon,
-// tooltip, menu) and what it notifies, with pure functions: the tray rebuilds
-// its whole menu from their result, and the tests check them as tables.
+// tooltip, menu), with pure functions: the tray rebuilds its whole menu from
+// their result, and the tests check them as tables. notes.go does the same
+// for notifications.
 
 // snapshot is everything the tray shows, read at one moment.
 type snapshot struct {
-	Servers       []hub.ServerStatus
-	Endpoint      string
-	SettingsError string
-	Secrets       *keychain.Status
-	StartAtLogin  bool
-	Version       string
+	Servers          []hub.ServerStatus
+	Endpoint         string
+	SettingsPath     string
+	SettingsErrors   []string // why the file on disk is not in effect, one by one
+	SettingsWarnings []string
+	Secrets          *keychain.Status
+	StartAtLogin     bool
+	Version          string
+	// Browser: this instance opens the browser for sign-ins (it has a
+	// display, and no --no-browser).
+	Browser bool
 }
 
 // actionKind is what a menu item does.
@@ -49,7 +56,8 @@ type action struct {
 	server string
 }
 
-// menuItem is one line of the menu.
+// menuItem is one line of the menu. Label is the text a person reads; the
+// tray escapes it for the platform's menus (escapeLabel).
 type menuItem struct {
 	Label     string
 	Tooltip   string
@@ -68,7 +76,23 @@ type trayModel struct {
 	Items   []menuItem
 }
 
+// labelWidth is about where tray hosts cut a menu label: longer texts are
+// wrapped over several lines of a submenu instead.
+const labelWidth = 60
+
 func separator() menuItem { return menuItem{Separator: true} }
+
+// info is a line of text in a menu: disabled, it does nothing.
+func info(text string) menuItem { return menuItem{Label: text, Disabled: true} }
+
+// lines is text wrapped into menu lines.
+func lines(text string) []menuItem {
+	var out []menuItem
+	for _, l := range wrap(text, labelWidth) {
+		out = append(out, info(l))
+	}
+	return out
+}
 
 // buildModel makes the tray's icon, tooltip and menu from a snapshot.
 func buildModel(s snapshot) trayModel {
@@ -87,7 +111,7 @@ func buildModel(s snapshot) trayModel {
 	}
 	m := trayModel{Icon: iconState(s), Tooltip: "mcptray: " + summary}
 	m.Items = append(m.Items,
-		menuItem{Label: "mcptray: " + summary, Disabled: true},
+		info("mcptray: "+summary),
 		menuItem{Label: s.Endpoint, Tooltip: "Connect your MCP clients here", Disabled: true},
 		menuItem{Label: "Copy endpoint URL", Tooltip: "Copy " + s.Endpoint + " to the clipboard", Action: action{kind: actCopyEndpoint}},
 		separator(),
@@ -98,28 +122,63 @@ func buildModel(s snapshot) trayModel {
 	if len(s.Servers) > 0 {
 		m.Items = append(m.Items, separator())
 	}
-	if s.SettingsError != "" {
-		m.Items = append(m.Items, menuItem{Label: "The settings file has an error: " + short(s.SettingsError, 50), Tooltip: s.SettingsError, Disabled: true})
+	if len(s.SettingsErrors) > 0 {
+		m.Items = append(m.Items, settingsItem(s.SettingsErrors, "The file is not in effect: mcptray keeps the last good version until it is fixed.", "Fix: correct the file; it is read again when saved."))
+	}
+	if len(s.SettingsWarnings) > 0 {
+		m.Items = append(m.Items, settingsItem(s.SettingsWarnings, "", "Fix: correct the file; it is read again when saved."))
 	}
 	if s.Secrets != nil && s.Secrets.Kind == keychain.KindFile {
-		m.Items = append(m.Items, menuItem{Label: "Secrets are stored in a file", Tooltip: s.Secrets.Message, Disabled: true})
+		m.Items = append(m.Items, menuItem{Label: "Secrets are stored in a file", Tooltip: s.Secrets.Message, Children: lines(s.Secrets.Message)})
 	} else if s.Secrets != nil && s.Secrets.Message != "" {
-		m.Items = append(m.Items, menuItem{Label: "Keychain problem: " + short(s.Secrets.Message, 50), Tooltip: s.Secrets.Message, Disabled: true})
+		m.Items = append(m.Items, menuItem{Label: "Keychain problem: " + short(s.Secrets.Message, labelWidth-18), Tooltip: s.Secrets.Message, Children: lines(s.Secrets.Message)})
 	}
 	m.Items = append(m.Items,
 		menuItem{Label: "Open settings file", Action: action{kind: actOpenSettings}},
 		menuItem{Label: "Open log folder", Action: action{kind: actOpenLogs}},
 		menuItem{Label: "Start at login", Checkable: true, Checked: s.StartAtLogin, Action: action{kind: actStartAtLogin}},
 		separator(),
-		menuItem{Label: "About mcptray " + s.Version, Disabled: true},
+		info("About mcptray "+s.Version),
 		menuItem{Label: "Quit", Tooltip: "Stop mcptray and every server it started", Action: action{kind: actQuit}},
 	)
 	return m
 }
 
-// serverItem is a server's line, with its submenu.
+// settingsItem is the line of the settings file's errors or warnings
+// ("mcp_settings.json line 5: ..."), with each of them whole in its
+// submenu, what it means, the fix, and Open settings file.
+func settingsItem(problems []string, means, fix string) menuItem {
+	label := short(problems[0], labelWidth)
+	if len(problems) > 1 {
+		label = short(problems[0], labelWidth-12) + fmt.Sprintf(" (+%d more)", len(problems)-1)
+	}
+	it := menuItem{Label: label, Tooltip: strings.Join(problems, "\n")}
+	for i, p := range problems {
+		if i > 0 {
+			it.Children = append(it.Children, separator())
+		}
+		it.Children = append(it.Children, lines(p)...)
+	}
+	if means != "" {
+		it.Children = append(it.Children, lines(means)...)
+	}
+	it.Children = append(it.Children, lines(fix)...)
+	it.Children = append(it.Children, separator(), menuItem{Label: "Open settings file", Action: action{kind: actOpenSettings}})
+	return it
+}
+
+// serverItem is a server's line, with its submenu: what is wrong and the
+// fix, when something is, then the actions.
 func serverItem(st hub.ServerStatus) menuItem {
 	it := menuItem{Label: serverLabel(st), Tooltip: serverTooltip(st)}
+	if text, fix := diagnosis(st); text != "" || fix != "" {
+		it.Children = append(it.Children, lines(text)...)
+		it.Children = append(it.Children, lines(fix)...)
+		if !st.RetryAt.IsZero() {
+			it.Children = append(it.Children, info("Next attempt at "+st.RetryAt.Local().Format(time.TimeOnly)))
+		}
+		it.Children = append(it.Children, separator())
+	}
 	usesOAuth := st.OAuth != nil || st.State == hub.StateNeedsAuthorization
 	if usesOAuth {
 		label := "Authorize…"
@@ -141,20 +200,118 @@ func serverItem(st hub.ServerStatus) menuItem {
 	return it
 }
 
-// serverLabel is a server's line: its name and state in words, never an
-// emoji alone, so that screen readers say it right.
+// serverLabel is a server's line: its name and its state in a few words,
+// never an emoji alone, so that screen readers say it right. The whole
+// error is in the submenu.
 func serverLabel(st hub.ServerStatus) string {
 	switch st.State {
 	case hub.StateConnected:
 		return fmt.Sprintf("%s: connected (%d %s)", st.Name, st.Tools, plural(st.Tools, "tool", "tools"))
 	case hub.StateNeedsAuthorization:
-		return st.Name + ": needs authorization"
+		if st.OAuth != nil && st.OAuth.AuthorizationURL != "" {
+			return st.Name + ": sign-in waiting"
+		}
+		return st.Name + ": needs sign-in"
 	case hub.StateError:
-		return st.Name + ": error: " + short(st.Error, 60)
+		return st.Name + ": " + failureOf(st).short
 	case hub.StateDisabled:
+		if st.Problem != "" {
+			return st.Name + ": disabled (settings error)"
+		}
 		return st.Name + ": disabled"
 	}
 	return st.Name + ": connecting…"
+}
+
+// diagnosis is what the top of a server's submenu says: what is wrong, in
+// full, and the fix; "" when all is well.
+func diagnosis(st hub.ServerStatus) (text, fix string) {
+	switch st.State {
+	case hub.StateError:
+		return st.Error, "Fix: " + failureOf(st).fix(st)
+	case hub.StateNeedsAuthorization:
+		text = "It asks you to sign in."
+		if st.OAuth != nil && st.OAuth.Reason != "" {
+			text = "It asks you to sign in: " + st.OAuth.Reason + "."
+		} else if st.Error != "" {
+			text = "It asks you to sign in: " + st.Error + "."
+		}
+		if st.OAuth != nil && st.OAuth.AuthorizationURL != "" {
+			return "A sign-in is waiting at " + hostOf(st.OAuth.AuthorizationURL) + ".", "Fix: finish it in your browser, or choose Authorize… to open it again."
+		}
+		return text, "Fix: choose Authorize… to sign in in your browser."
+	case hub.StateDisabled:
+		if st.Problem != "" {
+			return st.Problem, "Fix: correct its entry in the settings file."
+		}
+	}
+	return "", ""
+}
+
+// failure is one way a server fails: how it matches a status, the state in
+// a few words for the top-level label, and the fix.
+type failure struct {
+	match func(st hub.ServerStatus, err string) bool
+	short string
+	fix   func(st hub.ServerStatus) string
+}
+
+// contains matches an error that has any of these (lower-case) texts.
+func contains(texts ...string) func(hub.ServerStatus, string) bool {
+	return func(_ hub.ServerStatus, err string) bool {
+		for _, t := range texts {
+			if strings.Contains(err, t) {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+func fixed(text string) func(hub.ServerStatus) string {
+	return func(hub.ServerStatus) string { return text }
+}
+
+// failures are checked in order; the last matches everything. A new
+// diagnosis of the hub is one more line here.
+var failures = []failure{
+	{func(st hub.ServerStatus, _ string) bool { return st.Problem != "" }, "settings error",
+		fixed("correct its entry in the settings file (Open settings file); the other servers run meanwhile.")},
+	{contains("environment variable"), "variable not set",
+		fixed("set it in the environment mcptray starts in (or write the value in the settings file), then restart mcptray.")},
+	{contains("cannot prefix mcp tool names"), "bad name",
+		fixed("rename it in the settings file, with letters, digits, _, - and . only.")},
+	{contains("openapi"), "not supported",
+		fixed("mcptray does not run MCPHub's openapi servers: disable or remove it.")},
+	{contains("(404)", " 404", "404 not found"), "not found (404)",
+		fixed("check the path of its URL in the settings file (often /mcp, or /sse for an SSE server).")},
+	{contains("command \"", "executable file not found", "no such file or directory"), "won't start",
+		fixed("install the command it runs, or give its full path (and its script's) in the settings file.")},
+	{contains("server exited", "exit status", "signal: "), "exited",
+		fixed("its last lines of stderr, in Show details, say why; correct its command or args, then Reconnect.")},
+	{contains("cannot reach", "connection refused", "no such host", "network is unreachable"), "can't connect",
+		fixed("start the server, or correct its URL in the settings file; mcptray keeps trying.")},
+	{contains("x509", "certificate", "tls:"), "TLS error",
+		fixed("the server's certificate is not trusted here: check its URL, or install its CA certificate.")},
+	{contains("deadline exceeded", "timeout", "timed out"), "timed out",
+		fixed("the server did not answer in time: check that it runs, then Reconnect.")},
+	{contains(" 401", " 403", "unauthorized", "forbidden"), "refused",
+		fixed("check the credentials in its headers or env in the settings file.")},
+	{contains("speaks mcp"), "protocol mismatch",
+		fixed("update the server, or mcptray.")},
+	{func(hub.ServerStatus, string) bool { return true }, "error",
+		fixed("Show details has its recent events; Reconnect tries again now.")},
+}
+
+// failureOf finds how a server in error fails.
+func failureOf(st hub.ServerStatus) failure {
+	err := strings.ToLower(st.Error)
+	for _, f := range failures {
+		if f.match(st, err) {
+			return f
+		}
+	}
+	return failures[len(failures)-1]
 }
 
 func serverTooltip(st hub.ServerStatus) string {
@@ -178,8 +335,11 @@ func iconState(s snapshot) string {
 			state = st
 		}
 	}
-	if s.SettingsError != "" {
+	if len(s.SettingsErrors) > 0 {
 		worse(icons.StateError)
+	}
+	if len(s.SettingsWarnings) > 0 {
+		worse(icons.StateAttention)
 	}
 	for _, st := range s.Servers {
 		switch st.State {
@@ -194,82 +354,19 @@ func iconState(s snapshot) string {
 	return state
 }
 
-// note is a desktop notification.
-type note struct {
-	Server    string
-	Title     string
-	Body      string
-	Authorize bool   // clicking it starts Authorize…
-	key       string // what it is about, to send it once
-}
-
-// notesFor says what a change between two snapshots is worth telling: a
-// first sign-in waiting, credentials that stopped working, a sign-in that
-// completed, a sign-in that failed.
-func notesFor(prev, next snapshot) []note {
-	before := map[string]hub.ServerStatus{}
-	for _, st := range prev.Servers {
-		before[st.Name] = st
+// escapeLabel makes a label show as it is in goos's menus: dbusmenu (Linux)
+// takes "_" as the mark of a mnemonic, and shows "__" as one underscore
+// (com.canonical.dbusmenu, the "label" property); Windows menus take "&"
+// so, and show "&&" as one ampersand (MENUITEMINFO, MFT_STRING). macOS
+// menus have no such mark.
+func escapeLabel(goos, s string) string {
+	switch goos {
+	case "linux", "freebsd", "openbsd", "netbsd":
+		return strings.ReplaceAll(s, "_", "__")
+	case "windows":
+		return strings.ReplaceAll(s, "&", "&&")
 	}
-	var out []note
-	for _, n := range next.Servers {
-		p, known := before[n.Name]
-		var pa, na oauthflow.Summary
-		if p.OAuth != nil {
-			pa = *p.OAuth
-		}
-		if n.OAuth != nil {
-			na = *n.OAuth
-		}
-		switch {
-		case na.AuthorizedAt.After(pa.AuthorizedAt) && known:
-			out = append(out, note{Server: n.Name, Title: "Signed in to " + n.Name, Body: "Its tools are available to your MCP clients.", key: "signed-in " + na.AuthorizedAt.String()})
-		case n.State == hub.StateNeedsAuthorization && p.State != hub.StateNeedsAuthorization && (na.AuthorizedBefore || !na.AuthorizedAt.IsZero()):
-			out = append(out, note{Server: n.Name, Title: n.Name + " needs you to sign in again", Body: reasonText(n), Authorize: true, key: "lost " + n.Error})
-		case n.State == hub.StateNeedsAuthorization && p.State != hub.StateNeedsAuthorization:
-			out = append(out, note{Server: n.Name, Title: n.Name + " needs you to sign in", Body: "Choose Authorize… to sign in in your browser.", Authorize: true, key: "first"})
-		case n.State == hub.StateNeedsAuthorization && pa.AuthorizationURL != "" && na.AuthorizationURL == "" && na.Reason != pa.Reason && na.Reason != "":
-			out = append(out, note{Server: n.Name, Title: "Signing in to " + n.Name + " failed", Body: na.Reason, Authorize: true, key: "failed " + na.Reason})
-		}
-	}
-	return out
-}
-
-func reasonText(st hub.ServerStatus) string {
-	if st.OAuth != nil && st.OAuth.Reason != "" {
-		return st.OAuth.Reason
-	}
-	if st.Error != "" {
-		return st.Error
-	}
-	return "Choose Authorize… to sign in in your browser."
-}
-
-// noteFilter lets through one notification per server per change: the
-// same note again (a server that keeps asking while it reconnects) is held
-// back until the server gets well or something else happens.
-type noteFilter struct {
-	last map[string]string // server → key of the last note sent
-}
-
-func (f *noteFilter) filter(next snapshot, notes []note) []note {
-	if f.last == nil {
-		f.last = map[string]string{}
-	}
-	for _, st := range next.Servers {
-		if st.State == hub.StateConnected && !strings.HasPrefix(f.last[st.Name], "signed-in") {
-			delete(f.last, st.Name)
-		}
-	}
-	var out []note
-	for _, n := range notes {
-		if f.last[n.Server] == n.key {
-			continue
-		}
-		f.last[n.Server] = n.key
-		out = append(out, n)
-	}
-	return out
+	return s
 }
 
 func plural(n int, one, many string) string {
@@ -291,4 +388,42 @@ func short(s string, n int) string {
 		cut = cut[:i]
 	}
 	return strings.TrimSpace(cut) + "…"
+}
+
+// wrap breaks text into lines of at most width runes, at spaces; a word
+// longer than a line (a URL) is cut.
+func wrap(text string, width int) []string {
+	var out []string
+	var line []rune
+	for _, word := range strings.Fields(text) {
+		w := []rune(word)
+		if len(line) > 0 && len(line)+1+len(w) > width {
+			out = append(out, string(line))
+			line = nil
+		}
+		for len(w) > width {
+			if len(line) > 0 {
+				out = append(out, string(line))
+				line = nil
+			}
+			out = append(out, string(w[:width]))
+			w = w[width:]
+		}
+		if len(line) > 0 {
+			line = append(line, ' ')
+		}
+		line = append(line, w...)
+	}
+	if len(line) > 0 {
+		out = append(out, string(line))
+	}
+	return out
+}
+
+// hostOf is the host of a URL, or the URL when it has none.
+func hostOf(raw string) string {
+	if u, err := url.Parse(raw); err == nil && u.Host != "" {
+		return u.Host
+	}
+	return raw
 }

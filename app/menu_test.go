@@ -1,9 +1,11 @@
 package main
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/mcptray/mcptray/hub"
 	"github.com/mcptray/mcptray/icons"
@@ -17,21 +19,123 @@ func servers(list ...hub.ServerStatus) snapshot {
 	return snapshot{Servers: list, Endpoint: "http://localhost:3000/mcp", Version: "1.2.3"}
 }
 
+func failing(name, err string) hub.ServerStatus {
+	return hub.ServerStatus{Name: name, Type: "streamable-http", State: hub.StateError, Error: err}
+}
+
+// TestServerLabels: a server's line is its name and its state in a few
+// words, whatever the error; the whole error is in the submenu.
 func TestServerLabels(t *testing.T) {
+	long := "cannot reach http://127.0.0.1:9000/mcp: dial tcp 127.0.0.1:9000: connect: connection refused, and a great deal more"
 	for _, c := range []struct {
 		st   hub.ServerStatus
 		want string
 	}{
 		{hub.ServerStatus{Name: "linear", State: hub.StateConnected, Tools: 24}, "linear: connected (24 tools)"},
 		{hub.ServerStatus{Name: "one", State: hub.StateConnected, Tools: 1}, "one: connected (1 tool)"},
-		{hub.ServerStatus{Name: "notion", State: hub.StateNeedsAuthorization}, "notion: needs authorization"},
-		{hub.ServerStatus{Name: "github", State: hub.StateError, Error: "403 from token endpoint"}, "github: error: 403 from token endpoint"},
+		{hub.ServerStatus{Name: "github_work", State: hub.StateConnected, Tools: 3}, "github_work: connected (3 tools)"},
+		{hub.ServerStatus{Name: "notion", State: hub.StateNeedsAuthorization}, "notion: needs sign-in"},
+		{hub.ServerStatus{Name: "notion", State: hub.StateNeedsAuthorization, OAuth: &oauthflow.Summary{AuthorizationURL: "https://auth.example/authorize?x"}}, "notion: sign-in waiting"},
 		{hub.ServerStatus{Name: "files", State: hub.StateDisabled}, "files: disabled"},
+		{hub.ServerStatus{Name: "files", State: hub.StateDisabled, Problem: "mcp_settings.json line 3: unknown type"}, "files: disabled (settings error)"},
 		{hub.ServerStatus{Name: "slow", State: hub.StateConnecting}, "slow: connecting…"},
-		{hub.ServerStatus{Name: "long", State: hub.StateError, Error: strings.Repeat("very long error ", 10)}, "long: error: very long error very long error very long error very long…"},
+		{failing("notes", long), "notes: can't connect"},
+		{failing("bad", "mcp_settings.json line 5: unknown type \"grpc\""), "bad: error"},
+		{hub.ServerStatus{Name: "bad", State: hub.StateError, Error: "mcp_settings.json line 5: unknown type \"grpc\"", Problem: "mcp_settings.json line 5: unknown type \"grpc\""}, "bad: settings error"},
+		{failing("keyed", "environment variable SEARCH_API_KEY is not set"), "keyed: variable not set"},
+		{failing("my server", `server name "my server" cannot prefix MCP tool names`), "my server: bad name"},
+		{failing("petstore", "permanent: mcptray does not run MCPHub's openapi servers"), "petstore: not supported"},
+		{failing("wrongpath", "nothing at this URL (404): check the path"), "wrongpath: not found (404)"},
+		{failing("npx", `start: command "nopx" not found: exec: "nopx": executable file not found in $PATH`), "npx: won't start"},
+		{failing("script", "initialize: server exited: exit status 1"), "script: exited"},
+		{failing("tls", "tls: failed to verify certificate: x509: certificate signed by unknown authority"), "tls: TLS error"},
+		{failing("slow", "initialize: context deadline exceeded"), "slow: timed out"},
+		{failing("keyed", "initialize: 403 Forbidden"), "keyed: refused"},
+		{failing("old", `initialize: the server speaks MCP "2023-01-01", which mcptray does not`), "old: protocol mismatch"},
+		{failing("odd", "something nobody foresaw"), "odd: error"},
 	} {
 		if got := serverLabel(c.st); got != c.want {
 			t.Errorf("label %q, want %q", got, c.want)
+		}
+		if n := utf8.RuneCountInString(serverLabel(c.st)); n > labelWidth {
+			t.Errorf("label %q is %d long", serverLabel(c.st), n)
+		}
+	}
+}
+
+// TestSubmenuStartsWithTheErrorAndFix: the whole error, wrapped, then a
+// Fix: line, then the actions; for each kind of failure.
+func TestSubmenuStartsWithTheErrorAndFix(t *testing.T) {
+	long := "cannot reach http://127.0.0.1:9000/mcp: dial tcp 127.0.0.1:9000: connect: connection refused; the server at this address did not answer at all"
+	for _, c := range []struct {
+		st  hub.ServerStatus
+		fix string
+	}{
+		{failing("notes", long), "Fix: start the server, or correct its URL"},
+		{hub.ServerStatus{Name: "bad", State: hub.StateError, Error: "mcp_settings.json line 5: unknown type", Problem: "mcp_settings.json line 5: unknown type"}, "Fix: correct its entry in the settings file"},
+		{failing("keyed", "environment variable SEARCH_API_KEY is not set"), "Fix: set it in the environment"},
+		{failing("wrongpath", "nothing at this URL (404): check the path"), "Fix: check the path of its URL"},
+		{failing("script", "initialize: server exited: exit status 1"), "Fix: its last lines of stderr, in Show details"},
+		{hub.ServerStatus{Name: "notion", State: hub.StateNeedsAuthorization, OAuth: &oauthflow.Summary{State: oauthflow.StateNeedsAuthorization, Reason: "the server asks for a sign-in"}}, "Fix: choose Authorize…"},
+		{hub.ServerStatus{Name: "notion", State: hub.StateNeedsAuthorization, OAuth: &oauthflow.Summary{AuthorizationURL: "https://auth.example/authorize?x"}}, "Fix: finish it in your browser"},
+	} {
+		it := serverItem(c.st)
+		var text []string
+		i := 0
+		for ; i < len(it.Children) && !it.Children[i].Separator; i++ {
+			ch := it.Children[i]
+			if !ch.Disabled || ch.Action.kind != actNone {
+				t.Errorf("%s: line %q of the diagnosis acts", c.st.Name, ch.Label)
+			}
+			if n := utf8.RuneCountInString(ch.Label); n > labelWidth {
+				t.Errorf("%s: line %q is %d long", c.st.Name, ch.Label, n)
+			}
+			text = append(text, ch.Label)
+		}
+		all := strings.Join(text, " ")
+		if c.st.State == hub.StateError && !strings.HasPrefix(all, c.st.Error) {
+			t.Errorf("%s: the submenu starts %q, not with the whole error %q", c.st.Name, all, c.st.Error)
+		}
+		if !strings.Contains(all, c.fix) {
+			t.Errorf("%s: the submenu %q lacks %q", c.st.Name, all, c.fix)
+		}
+		if i == len(it.Children) || find(it.Children[i:], "Reconnect") == nil {
+			t.Errorf("%s: no actions after the diagnosis: %q", c.st.Name, labels(it.Children))
+		}
+	}
+	if ok := serverItem(hub.ServerStatus{Name: "fine", State: hub.StateConnected}); ok.Children[0].Label != "Reconnect" {
+		t.Errorf("a connected server's submenu starts with %q", ok.Children[0].Label)
+	}
+}
+
+// TestEscapeLabel: every label shows as written in each platform's menus.
+func TestEscapeLabel(t *testing.T) {
+	for _, c := range []struct{ goos, in, want string }{
+		{"linux", "github_work: connected (3 tools)", "github__work: connected (3 tools)"},
+		{"linux", "environment variable SEARCH_API_KEY is not set", "environment variable SEARCH__API__KEY is not set"},
+		{"linux", "mcp_settings.json line 5: R&D", "mcp__settings.json line 5: R&D"},
+		{"windows", "R&D: connected", "R&&D: connected"},
+		{"windows", "github_work", "github_work"},
+		{"darwin", "github_work & R&D", "github_work & R&D"},
+	} {
+		if got := escapeLabel(c.goos, c.in); got != c.want {
+			t.Errorf("%s %q: %q, want %q", c.goos, c.in, got, c.want)
+		}
+	}
+}
+
+func TestWrap(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want []string
+	}{
+		{"short", []string{"short"}},
+		{"one two three four", []string{"one two", "three four"}},
+		{"see https://example.com/a/very/long/path now", []string{"see", "https://ex", "ample.com/", "a/very/lon", "g/path now"}},
+		{"", nil},
+	} {
+		if got := wrap(c.in, 10); strings.Join(got, "|") != strings.Join(c.want, "|") {
+			t.Errorf("wrap(%q) = %q, want %q", c.in, got, c.want)
 		}
 	}
 }
@@ -48,7 +152,8 @@ func TestIconChoice(t *testing.T) {
 		{"starting", servers(ok, hub.ServerStatus{Name: "b", State: hub.StateConnecting}), icons.StateStarting},
 		{"sign-in waiting", servers(hub.ServerStatus{Name: "b", State: hub.StateConnecting}, hub.ServerStatus{Name: "c", State: hub.StateNeedsAuthorization}), icons.StateAttention},
 		{"error beats the rest", servers(hub.ServerStatus{Name: "c", State: hub.StateNeedsAuthorization}, hub.ServerStatus{Name: "d", State: hub.StateError}), icons.StateError},
-		{"settings error", snapshot{SettingsError: "line 3"}, icons.StateError},
+		{"settings error", snapshot{SettingsErrors: []string{"mcp_settings.json line 3: invalid JSON"}}, icons.StateError},
+		{"settings warning", snapshot{SettingsWarnings: []string{`mcp_settings.json line 2: "servers" is not read`}}, icons.StateAttention},
 	} {
 		if got := iconState(c.s); got != c.want {
 			t.Errorf("%s: icon %s, want %s", c.name, got, c.want)
@@ -96,7 +201,7 @@ func TestMenu(t *testing.T) {
 	}
 	want := []string{
 		"mcptray: 2 of 3 servers connected", "http://localhost:3000/mcp", "Copy endpoint URL", "---",
-		"linear: connected (24 tools)", "notion: needs authorization", "files: disabled", "everything: connected (13 tools)", "---",
+		"linear: connected (24 tools)", "notion: needs sign-in", "files: disabled", "everything: connected (13 tools)", "---",
 		"Secrets are stored in a file", "Open settings file", "Open log folder", "Start at login", "---", "About mcptray 1.2.3", "Quit",
 	}
 	if got := labels(m.Items); strings.Join(got, "|") != strings.Join(want, "|") {
@@ -110,7 +215,7 @@ func TestMenu(t *testing.T) {
 	}
 	for server, want := range map[string]string{
 		"linear":     "Authorize again…|Reconnect|Disable|Sign out|Show details",
-		"notion":     "Authorize…|Reconnect|Disable|Show details",
+		"notion":     "It asks you to sign in.|Fix: choose Authorize… to sign in in your browser.|---|Authorize…|Reconnect|Disable|Show details",
 		"files":      "Reconnect|Enable|Show details",
 		"everything": "Reconnect|Disable|Show details",
 	} {
@@ -132,6 +237,37 @@ func TestMenu(t *testing.T) {
 	}
 }
 
+// TestSettingsRows: the settings file's errors and warnings show as
+// "mcp_settings.json line 5: …", each whole in the submenu, with the fix and
+// Open settings file.
+func TestSettingsRows(t *testing.T) {
+	long := `mcp_settings.json line 5: server "notes": url "localhost:3000/sse": want an absolute http or https URL`
+	s := servers()
+	s.SettingsErrors = []string{"mcp_settings.json line 3: invalid JSON: invalid character '}' looking for beginning of object key string", long}
+	s.SettingsWarnings = []string{`mcp_settings.json line 2: "servers" is not read: did you mean "mcpServers"?`}
+	m := buildModel(s)
+	errRow := m.Items[4]
+	if !strings.HasPrefix(errRow.Label, "mcp_settings.json line 3: ") || !strings.HasSuffix(errRow.Label, "(+1 more)") || utf8.RuneCountInString(errRow.Label) > labelWidth {
+		t.Errorf("error row %q", errRow.Label)
+	}
+	text := strings.Join(labels(errRow.Children), " ")
+	for _, want := range []string{"invalid character '}' looking for beginning of object key string", "want an absolute http or https URL", "keeps the last good version", "Fix: correct the file"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the error row's submenu %q lacks %q", text, want)
+		}
+	}
+	if o := find(errRow.Children, "Open settings file"); o == nil || o.Action.kind != actOpenSettings {
+		t.Error("the error row has no Open settings file")
+	}
+	warnRow := m.Items[5]
+	if warnRow.Label != short(s.SettingsWarnings[0], labelWidth) || !strings.HasPrefix(warnRow.Label, `mcp_settings.json line 2: "servers"`) {
+		t.Errorf("warning row %q", warnRow.Label)
+	}
+	if text := strings.Join(labels(warnRow.Children), " "); !strings.Contains(text, `did you mean "mcpServers"?`) {
+		t.Errorf("warning row's submenu %q", text)
+	}
+}
+
 func findStatus(s snapshot, name string) hub.ServerStatus {
 	for _, st := range s.Servers {
 		if st.Name == name {
@@ -141,41 +277,108 @@ func findStatus(s snapshot, name string) hub.ServerStatus {
 	return hub.ServerStatus{}
 }
 
+// TestNotifications: each kind of change, and what it says.
 func TestNotifications(t *testing.T) {
 	connected := hub.ServerStatus{Name: "linear", State: hub.StateConnected, OAuth: &oauthflow.Summary{State: oauthflow.StateAuthorized, AuthorizedAt: signedIn}}
 	lost := hub.ServerStatus{Name: "linear", State: hub.StateNeedsAuthorization, Error: "refused", OAuth: &oauthflow.Summary{State: oauthflow.StateNeedsAuthorization, Reason: "the authorization server refused to renew the token (invalid_grant)", AuthorizedAt: signedIn}}
-	first := hub.ServerStatus{Name: "notion", State: hub.StateNeedsAuthorization, OAuth: &oauthflow.Summary{State: oauthflow.StateNeedsAuthorization}}
+	signedOut := hub.ServerStatus{Name: "linear", State: hub.StateConnected, OAuth: &oauthflow.Summary{State: oauthflow.StateNeedsAuthorization, Reason: reasonSignedOut, AuthorizedBefore: true, AuthorizedAt: signedIn}}
+	signedOutAsks := signedOut
+	signedOutAsks.State = hub.StateNeedsAuthorization
+	first := hub.ServerStatus{Name: "notion", State: hub.StateNeedsAuthorization, OAuth: &oauthflow.Summary{State: oauthflow.StateNeedsAuthorization, Reason: "the server asks for a sign-in"}}
 	pending := first
-	pending.OAuth = &oauthflow.Summary{State: oauthflow.StateNeedsAuthorization, AuthorizationURL: "https://auth.example/authorize?x"}
-	failed := first
-	failed.OAuth = &oauthflow.Summary{State: oauthflow.StateNeedsAuthorization, Reason: "the sign-in was refused: access_denied"}
+	pending.OAuth = &oauthflow.Summary{State: oauthflow.StateNeedsAuthorization, Reason: "the server asks for a sign-in", AuthorizationURL: "https://auth.example/authorize?x"}
+	declined := first // the page is gone, the reason the first one
+	refused := first
+	refused.OAuth = &oauthflow.Summary{State: oauthflow.StateNeedsAuthorization, Reason: "the sign-in was refused: access_denied"}
 	done := hub.ServerStatus{Name: "notion", State: hub.StateConnected, OAuth: &oauthflow.Summary{State: oauthflow.StateAuthorized, AuthorizedAt: signedIn.Add(time.Hour)}}
 	connecting := hub.ServerStatus{Name: "notion", State: hub.StateConnecting, OAuth: first.OAuth}
+	withBrowser := func(s snapshot) snapshot { s.Browser = true; return s }
 
 	for _, c := range []struct {
 		name       string
 		prev, next snapshot
-		want       string // titles, |-joined
+		title      string // "" for none
+		body       string
 		authorize  bool
+		settle     bool
 	}{
-		{"credentials stopped working", servers(connected), servers(lost), "linear needs you to sign in again", true},
-		{"first sign-in waiting", servers(connecting), servers(first), "notion needs you to sign in", true},
-		{"sign-in failed", servers(pending), servers(failed), "Signing in to notion failed", true},
-		{"signed in", servers(pending), servers(done), "Signed in to notion", false},
-		{"nothing changed", servers(connected), servers(connected), "", false},
-		{"first look at a signed-in server", servers(), servers(connected), "", false},
+		{"credentials stopped working", servers(connected), servers(lost), "linear needs you to sign in again", "The authorization server refused to renew the token (invalid_grant). Choose Authorize…", true, false},
+		{"first sign-in, the browser opens by itself", servers(connecting), withBrowser(servers(first)), "notion needs you to sign in", "mcptray opens your browser for it", true, false},
+		{"first sign-in, no browser", servers(connecting), servers(first), "notion needs you to sign in", "run `mcptray authorize notion`", true, false},
+		{"sign-in waiting in the browser", servers(first), withBrowser(servers(pending)), "Sign in to notion in your browser", "opened in your browser (auth.example)", false, false},
+		{"sign-in waiting, no browser", servers(first), servers(pending), "Sign in to notion", "https://auth.example/authorize?x", false, false},
+		{"first sign-in and its page at once", servers(connecting), withBrowser(servers(pending)), "Sign in to notion in your browser", "finish there", false, false},
+		{"sign-in declined", servers(pending), servers(declined), "Signing in to notion did not complete", "declined, failed or expired", true, true},
+		{"sign-in refused with a reason", servers(pending), servers(refused), "Signing in to notion did not complete", "The sign-in was refused: access_denied. Choose Authorize… to try again.", true, true},
+		{"signed in", servers(pending), servers(done), "Signed in to notion", "Its tools are available", false, false},
+		{"signed out as asked", servers(connected), servers(signedOut), "", "", false, false},
+		{"the server asks after the sign-out", servers(signedOut), servers(signedOutAsks), "", "", false, false},
+		{"nothing changed", servers(connected), servers(connected), "", "", false, false},
+		{"first look at a signed-in server", servers(), servers(connected), "", "", false, false},
 	} {
 		notes := notesFor(c.prev, c.next)
-		var titles []string
-		for _, n := range notes {
-			titles = append(titles, n.Title)
-			if n.Authorize != c.authorize {
-				t.Errorf("%s: authorize %v", c.name, n.Authorize)
+		if c.title == "" {
+			if len(notes) != 0 {
+				t.Errorf("%s: %+v, want none", c.name, notes)
 			}
+			continue
 		}
-		if got := strings.Join(titles, "|"); got != c.want {
-			t.Errorf("%s: %q, want %q", c.name, got, c.want)
+		if len(notes) != 1 {
+			t.Errorf("%s: %d notes %+v, want one", c.name, len(notes), notes)
+			continue
 		}
+		n := notes[0]
+		if n.Title != c.title || !strings.Contains(n.Body, c.body) || n.Authorize != c.authorize || n.settle != c.settle || n.Server == "" {
+			t.Errorf("%s: %+v\nwant title %q, body with %q, authorize %v, settle %v", c.name, n, c.title, c.body, c.authorize, c.settle)
+		}
+	}
+}
+
+// TestDeclinedNoteSettles: a sign-in page that goes away may be a sign-in
+// completing; the note goes out only if none completed meanwhile.
+func TestDeclinedNoteSettles(t *testing.T) {
+	n := note{Server: "notion", settle: true, since: time.Time{}}
+	stillAsking := servers(hub.ServerStatus{Name: "notion", State: hub.StateNeedsAuthorization, OAuth: &oauthflow.Summary{State: oauthflow.StateNeedsAuthorization}})
+	completed := servers(hub.ServerStatus{Name: "notion", State: hub.StateConnected, OAuth: &oauthflow.Summary{State: oauthflow.StateAuthorized, AuthorizedAt: signedIn}})
+	if !stillDue(n, stillAsking) {
+		t.Error("a sign-in that did not complete is not told")
+	}
+	if stillDue(n, completed) || stillDue(n, servers()) {
+		t.Error("a sign-in that completed (or a removed server) is told as failed")
+	}
+}
+
+// TestActionNotes: a failed menu action names what failed and the server.
+func TestActionNotes(t *testing.T) {
+	for _, c := range []struct {
+		a          action
+		err        error
+		title      string
+		body       string
+		authorize  bool
+		withServer bool
+	}{
+		{action{actAuthorize, "notion"}, errors.New("cannot find the authorization server of https://notion.example/mcp: GET https://notion.example/.well-known/oauth-protected-resource: 404"), "Signing in to notion failed", "Cannot find the authorization server", true, true},
+		{action{actReconnect, "notes"}, errors.New("notes is disabled: enable it first"), "Reconnecting notes failed", "Notes is disabled", false, true},
+		{action{kind: actCopyEndpoint}, errNoClipboard, "Your MCP endpoint", "Connect your MCP clients to http://localhost:3000/mcp", false, false},
+		{action{kind: actStartAtLogin}, errBuildCache, "Start at login was not changed", "install it first", false, false},
+	} {
+		n := actionNote(c.a, c.err, "http://localhost:3000/mcp")
+		if n.Title != c.title || !strings.Contains(n.Body, c.body) || n.Authorize != c.authorize || (n.Server != "") != c.withServer {
+			t.Errorf("%v: %+v\nwant %q with %q", c.a, n, c.title, c.body)
+		}
+	}
+}
+
+func TestTrayHostAndStartNotes(t *testing.T) {
+	if n := noTrayHostNote("ubuntu:GNOME", "http://localhost:3000/mcp"); !strings.Contains(n.Body, "AppIndicator extension (gnome-shell-extension-appindicator)") || !strings.Contains(n.Body, "http://localhost:3000/mcp") {
+		t.Errorf("GNOME: %+v", n)
+	}
+	if n := noTrayHostNote("sway", "http://localhost:3000/mcp"); strings.Contains(n.Body, "GNOME") || !strings.Contains(n.Body, "StatusNotifier host") {
+		t.Errorf("elsewhere: %+v", n)
+	}
+	if n := startFailedNote(errors.New("127.0.0.1:3000 is in use by another program; choose another address with --listen")); n.Title != "mcptray could not start" || !strings.HasPrefix(n.Body, "127.0.0.1:3000 is in use") {
+		t.Errorf("start: %+v", n)
 	}
 }
 
@@ -193,5 +396,22 @@ func TestOneNotificationPerChange(t *testing.T) {
 	}
 	if sent != 1 {
 		t.Errorf("%d notifications for one change", sent)
+	}
+}
+
+func TestInBuildCache(t *testing.T) {
+	for _, c := range []struct {
+		exe, gocache string
+		want         bool
+	}{
+		{"/tmp/go-build3418817/b001/exe/mcptray", "", true},
+		{"/home/me/.cache/go-build/3f/3f1a-d/mcptray", "", true},
+		{"/srv/cache/go/ab/mcptray", "/srv/cache/go", true},
+		{"/usr/bin/mcptray", "/srv/cache/go", false},
+		{"/home/me/go/bin/mcptray", "", false},
+	} {
+		if got := inBuildCache(c.exe, c.gocache); got != c.want {
+			t.Errorf("inBuildCache(%q, %q) = %v", c.exe, c.gocache, got)
+		}
 	}
 }

@@ -75,10 +75,16 @@ func (b *testBrowser) count() int {
 	return len(b.opened)
 }
 
+// startInstance runs mcptray in the test, with b as its browser; with b
+// nil, it has none (as with --no-browser).
 func startInstance(t *testing.T, settingsFile string, b *testBrowser, logs *testpeers.Buffer) (*instance, func()) {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	in, err := newInstance(options{settings: settingsFile, listen: "127.0.0.1:0"}, log, b.open)
+	var open func(context.Context, string) error
+	if b != nil {
+		open = b.open
+	}
+	in, err := newInstance(options{settings: settingsFile, listen: "127.0.0.1:0"}, log, open)
 	if err != nil {
 		t.Fatal(err)
 	}

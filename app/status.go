@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -29,18 +30,27 @@ type apiClient struct {
 	http  *http.Client
 }
 
-// newAPIClient finds the running instance at o.listen, with a bearer key
-// from the settings file when it has keys.
+// newAPIClient finds the running instance: at --listen when it is given,
+// else where the lock file of the settings file says one listens, else at
+// the default address. It takes a bearer key from the settings file when
+// it has keys.
 func newAPIClient(o options) (*apiClient, error) {
-	host, port, err := net.SplitHostPort(o.listen)
+	listen := o.listen
+	path, pathErr := settingsPath(o)
+	if !o.listenSet && pathErr == nil {
+		if info, ok := readInstanceInfo(path); ok && info.Addr != "" && isMcptray(info.Addr) {
+			listen = info.Addr
+		}
+	}
+	host, port, err := net.SplitHostPort(listen)
 	if err != nil {
-		return nil, fmt.Errorf("--listen %q: %w", o.listen, err)
+		return nil, fmt.Errorf("--listen %q: %w", listen, err)
 	}
 	if host == "" || host == "0.0.0.0" || host == "::" || host == "localhost" {
 		host = "127.0.0.1"
 	}
 	c := &apiClient{base: "http://" + net.JoinHostPort(host, port), http: &http.Client{Timeout: 30 * time.Second}}
-	if path, err := settingsPath(o); err == nil {
+	if pathErr == nil {
 		if data, err := readFileIfExists(path); err == nil && data != nil {
 			if st, err := settings.Parse(path, data); err == nil {
 				for _, k := range st.ActiveBearerKeys() {
@@ -55,11 +65,48 @@ func newAPIClient(o options) (*apiClient, error) {
 	return c, nil
 }
 
+// isMcptray reports whether an mcptray answers at addr.
+func isMcptray(addr string) bool {
+	resp, err := (&http.Client{Timeout: 2 * time.Second}).Get("http://" + addr + "/api/health")
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	var h struct {
+		App string `json:"app"`
+	}
+	return json.NewDecoder(io.LimitReader(resp.Body, 4096)).Decode(&h) == nil && h.App == "mcptray"
+}
+
+// notRunningError says that no mcptray answers.
+type notRunningError struct{ base string }
+
+func (e *notRunningError) Error() string {
+	return "mcptray is not running (nothing answers at " + e.base + ")"
+}
+
 // do sends a request and decodes a JSON answer into out.
 func (c *apiClient) do(method, path string, out any) error {
-	req, err := http.NewRequest(method, c.base+path, nil)
+	return c.send(method, path, nil, out)
+}
+
+// send sends a request with in, when not nil, as its JSON body, and
+// decodes a JSON answer into out.
+func (c *apiClient) send(method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, c.base+path, body)
 	if err != nil {
 		return err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
@@ -68,12 +115,12 @@ func (c *apiClient) do(method, path string, out any) error {
 	if err != nil {
 		var op *net.OpError
 		if errors.As(err, &op) {
-			return fmt.Errorf("mcptray is not running at %s", c.base)
+			return &notRunningError{c.base}
 		}
 		return err
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	if err != nil {
 		return err
 	}
@@ -81,7 +128,7 @@ func (c *apiClient) do(method, path string, out any) error {
 		var e struct {
 			Error string `json:"error"`
 		}
-		if json.Unmarshal(body, &e) == nil && e.Error != "" {
+		if json.Unmarshal(raw, &e) == nil && e.Error != "" {
 			return errors.New(e.Error)
 		}
 		return fmt.Errorf("%s %s: %s", method, path, resp.Status)
@@ -89,31 +136,78 @@ func (c *apiClient) do(method, path string, out any) error {
 	if out == nil {
 		return nil
 	}
-	return json.Unmarshal(body, out)
+	return json.Unmarshal(raw, out)
 }
 
-// status prints the servers of the running instance.
+// status prints the servers of the running instance; with none running,
+// how to start one, and what the settings file configures.
 func status(o options, stdout io.Writer) error {
 	c, err := newAPIClient(o)
 	if err != nil {
 		return err
 	}
 	var list hub.ServerList
-	if err := c.do(http.MethodGet, "/api/servers", &list); err != nil {
+	err = c.do(http.MethodGet, "/api/servers", &list)
+	var nr *notRunningError
+	if errors.As(err, &nr) {
+		printConfigured(o, stdout)
+		return fmt.Errorf("%w: start it with `mcptray` (the tray icon), `mcptray --headless` (none), or from your applications menu", err)
+	}
+	if err != nil {
 		return err
 	}
 	printStatus(stdout, list, time.Now())
 	return nil
 }
 
+// printConfigured says what the settings file configures, for status with
+// no mcptray running.
+func printConfigured(o options, w io.Writer) {
+	path, err := settingsPath(o)
+	if err != nil {
+		return
+	}
+	data, err := readFileIfExists(path)
+	if err != nil || data == nil {
+		fmt.Fprintf(w, "settings: %s (not made yet: mcptray makes it at its first start)\n", path)
+		return
+	}
+	fmt.Fprintf(w, "settings: %s\n", path)
+	st, err := settings.Parse(path, data)
+	if err != nil {
+		for _, e := range settings.List(err) {
+			fmt.Fprintf(w, "settings error: %s\n", e.Brief())
+		}
+		return
+	}
+	for _, e := range st.Warnings {
+		fmt.Fprintf(w, "settings warning: %s\n", e.Brief())
+	}
+	names := st.ServerNames()
+	if len(names) == 0 {
+		fmt.Fprintln(w, "It configures no servers.")
+		return
+	}
+	fmt.Fprintf(w, "It configures %d %s: %s.\n", len(names), plural(len(names), "server", "servers"), strings.Join(names, ", "))
+	for _, e := range st.Problems() {
+		fmt.Fprintf(w, "settings error: %s\n", e.Brief())
+	}
+}
+
 func printStatus(w io.Writer, list hub.ServerList, now time.Time) {
 	fmt.Fprintf(w, "endpoint: %s\nsettings: %s\n", list.Endpoint, list.SettingsPath)
-	if list.SettingsError != "" {
-		fmt.Fprintf(w, "settings error: %s\n", list.SettingsError)
+	for _, e := range list.SettingsErrors {
+		fmt.Fprintf(w, "settings error: %s\n", e)
+	}
+	if len(list.SettingsErrors) > 0 {
+		fmt.Fprintln(w, "  (the file is not in effect: mcptray keeps the last good version until it is fixed)")
+	}
+	for _, e := range list.SettingsWarnings {
+		fmt.Fprintf(w, "settings warning: %s\n", e)
 	}
 	fmt.Fprintln(w)
 	if len(list.Servers) == 0 {
-		fmt.Fprintln(w, "no servers configured")
+		fmt.Fprintln(w, "no servers configured: add one with `mcptray add NAME URL` or `mcptray add NAME -- COMMAND ARGS…`")
 		return
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -122,6 +216,18 @@ func printStatus(w io.Writer, list hub.ServerList, now time.Time) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%s\n", s.Name, s.Type, s.State, s.Tools, s.Prompts, s.Resources, statusDetail(s, now))
 	}
 	tw.Flush()
+	first := true
+	for _, s := range list.Servers {
+		text, fix := diagnosis(s)
+		if fix == "" || text == "" {
+			continue
+		}
+		if first {
+			fmt.Fprintln(w)
+			first = false
+		}
+		fmt.Fprintf(w, "%s: %s\n", serverLabel(s), fix)
+	}
 }
 
 // statusDetail is the last column of the status table: the error and when
@@ -130,6 +236,9 @@ func statusDetail(s hub.ServerStatus, now time.Time) string {
 	var parts []string
 	if s.Error != "" {
 		parts = append(parts, s.Error)
+	}
+	if s.Problem != "" && s.Problem != s.Error {
+		parts = append(parts, s.Problem)
 	}
 	if !s.RetryAt.IsZero() {
 		parts = append(parts, "retry "+strconv.Itoa(s.Attempt+1)+" in "+s.RetryAt.Sub(now).Round(time.Second).String())

@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
+	"os"
 	"reflect"
 	"runtime"
 	"sync"
@@ -19,10 +21,11 @@ import (
 // runTray runs the tray icon and menu on this goroutine, the main one (the
 // platforms' tray APIs want it), and the hub beside it, until the user
 // quits or ctx ends.
-func runTray(ctx context.Context, in *instance) error {
+func runTray(ctx context.Context, in *instance, hostProblem string) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	t := newTray(in, cancel)
+	t.hostProblem = hostProblem
 	var runErr error
 	var wg sync.WaitGroup
 	systray.Run(func() {
@@ -49,9 +52,12 @@ type tray struct {
 	log      *slog.Logger
 	quit     context.CancelFunc
 	notifier notifier
-	actions  chan action
-	notes    chan note
-	redraw   chan struct{} // an action changed what the menu shows
+	// hostProblem says why no tray host shows the icon yet, or "": one
+	// notification tells the user at start.
+	hostProblem string
+	actions     chan action
+	notes       chan note
+	redraw      chan struct{} // an action changed what the menu shows
 
 	// Only the run goroutine uses the fields below.
 	filter    noteFilter
@@ -84,12 +90,34 @@ func (t *tray) run(ctx context.Context) {
 		t.notifier.Run(ctx, func(server string) { t.enqueue(action{actAuthorize, server}) })
 	})
 	systray.SetTitle("mcptray")
+	if t.hostProblem != "" {
+		t.notify(noTrayHostNote(os.Getenv("XDG_CURRENT_DESKTOP"), t.in.hub.Endpoint()))
+	}
 	var prev snapshot
+	var held []heldNote // settling notes
 	for {
 		changed := t.in.hub.Changes()
 		snap := t.snapshot()
 		t.render(buildModel(snap))
+		var due []note
+		kept := held[:0]
+		for _, h := range held {
+			switch {
+			case time.Now().Before(h.due):
+				kept = append(kept, h)
+			case stillDue(h.note, snap):
+				due = append(due, h.note)
+			}
+		}
+		held = kept
 		for _, n := range t.filter.filter(snap, notesFor(prev, snap)) {
+			if n.settle {
+				held = append(held, heldNote{n, time.Now().Add(settleFor)})
+				continue
+			}
+			due = append(due, n)
+		}
+		for _, n := range due {
 			select {
 			case t.notes <- n:
 			default:
@@ -97,10 +125,15 @@ func (t *tray) run(ctx context.Context) {
 			}
 		}
 		prev = snap
+		var settle <-chan time.Time
+		if len(held) > 0 {
+			settle = time.After(time.Until(held[0].due))
+		}
 		select {
 		case <-ctx.Done():
 			t.stopListeners()
 			return
+		case <-settle:
 		case <-changed:
 			// Changes come in bursts (many servers connecting): gather them,
 			// and still redraw within a second.
@@ -115,16 +148,25 @@ func (t *tray) run(ctx context.Context) {
 	}
 }
 
+// heldNote is a settling note and when it is due.
+type heldNote struct {
+	note
+	due time.Time
+}
+
 // snapshot reads what the tray shows.
 func (t *tray) snapshot() snapshot {
 	list := t.in.hub.List()
 	return snapshot{
-		Servers:       list.Servers,
-		Endpoint:      list.Endpoint,
-		SettingsError: list.SettingsError,
-		Secrets:       list.Secrets,
-		StartAtLogin:  startAtLogin(),
-		Version:       version,
+		Servers:          list.Servers,
+		Endpoint:         list.Endpoint,
+		SettingsPath:     list.SettingsPath,
+		SettingsErrors:   list.SettingsErrors,
+		SettingsWarnings: list.SettingsWarnings,
+		Secrets:          list.Secrets,
+		StartAtLogin:     startAtLogin(),
+		Version:          version,
+		Browser:          t.in.browser,
 	}
 }
 
@@ -165,15 +207,16 @@ func (t *tray) add(ctx context.Context, parent *systray.MenuItem, items []menuIt
 			continue
 		}
 		var mi *systray.MenuItem
+		label := escapeLabel(runtime.GOOS, it.Label)
 		switch {
 		case parent == nil && it.Checkable:
-			mi = systray.AddMenuItemCheckbox(it.Label, it.Tooltip, it.Checked)
+			mi = systray.AddMenuItemCheckbox(label, it.Tooltip, it.Checked)
 		case parent == nil:
-			mi = systray.AddMenuItem(it.Label, it.Tooltip)
+			mi = systray.AddMenuItem(label, it.Tooltip)
 		case it.Checkable:
-			mi = parent.AddSubMenuItemCheckbox(it.Label, it.Tooltip, it.Checked)
+			mi = parent.AddSubMenuItemCheckbox(label, it.Tooltip, it.Checked)
 		default:
-			mi = parent.AddSubMenuItem(it.Label, it.Tooltip)
+			mi = parent.AddSubMenuItem(label, it.Tooltip)
 		}
 		if it.Disabled {
 			mi.Disable()
@@ -221,8 +264,10 @@ func (t *tray) worker(ctx context.Context) {
 			return
 		case a := <-t.actions:
 			if err := t.do(ctx, a); err != nil {
-				t.log.Error("menu action failed", "server", a.server, "err", err)
-				t.notify(note{Server: a.server, Title: "mcptray", Body: err.Error(), key: err.Error()})
+				if !errors.Is(err, errNoClipboard) {
+					t.log.Error("menu action failed", "server", a.server, "err", err)
+				}
+				t.notify(actionNote(a, err, t.in.hub.Endpoint()))
 			}
 			select {
 			case t.redraw <- struct{}{}:
@@ -264,6 +309,11 @@ func (t *tray) do(ctx context.Context, a action) error {
 		return openPath(dir)
 	case actStartAtLogin:
 		on := !startAtLogin()
+		if on {
+			if err := installedExecutable(); err != nil {
+				return err
+			}
+		}
 		if err := setStartAtLogin(on); err != nil {
 			return fmt.Errorf("start at login: %w", err)
 		}

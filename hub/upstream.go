@@ -539,6 +539,12 @@ func (u *upstream) linkLost(l link) error {
 // lists. stop closes what was started; it is not nil when something was.
 func (u *upstream) connect(ctx context.Context) (sess *upSession, stop func(), err error) {
 	cfg := u.cfg.Load()
+	if cfg.Problem != nil {
+		// The settings file's own report says what is wrong with it; the
+		// status shows it (withProblem). Nothing to connect until it is
+		// fixed.
+		return nil, nil, fmt.Errorf("%w: %s", errPermanent, serverProblem(cfg))
+	}
 	sep := u.separator()
 	if err := settings.CheckServerName(u.name, sep); err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", errPermanent, err)

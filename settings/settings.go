@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"maps"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -43,8 +44,19 @@ var validName = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
 
 // Kind returns the server's transport: stdio, sse or streamable-http. A
 // missing type means stdio when there is a command and streamable-http when
-// there is a URL.
+// there is a URL. An entry that could not be read whole (a field of the
+// wrong type) has none: what of it could be read is not what the user
+// meant (a command without its args, "enabled": "no" read as enabled), so
+// nothing connects it.
 func (s *Server) Kind() string {
+	if s.raw != nil || len(s.decodeErrs) > 0 {
+		return ""
+	}
+	return s.kind()
+}
+
+// kind is Kind from the fields that could be read.
+func (s *Server) kind() string {
 	switch s.Type {
 	case "":
 		if s.Command != "" {
@@ -206,84 +218,6 @@ func CheckServerName(name, sep string) error {
 	return nil
 }
 
-// Parse decodes and validates a settings file. Its errors are *Error values
-// with the line and column of the problem; path names the file in them.
-func Parse(path string, data []byte) (*Settings, error) {
-	var probe any
-	if err := json.Unmarshal(data, &probe); err != nil {
-		return nil, syntaxError(path, data, err)
-	}
-	if _, ok := probe.(map[string]any); !ok {
-		return nil, &Error{Path: path, Line: 1, Col: 1, Err: errors.New("settings must be a JSON object")}
-	}
-	var s Settings
-	if err := json.Unmarshal(data, &s); err != nil {
-		return nil, locateTypeError(path, data, err)
-	}
-	if s.Servers == nil {
-		s.Servers = map[string]*Server{}
-	}
-	if err := s.validate(path, data); err != nil {
-		return nil, err
-	}
-	return &s, nil
-}
-
-// validate checks what must hold for the hub to act on the file. data, when
-// not nil, gives positions for the errors.
-func (s *Settings) validate(path string, data []byte) error {
-	at := func(err error, server string, keys ...string) error {
-		e := &Error{Path: path, Server: server, Err: err}
-		e.Line, e.Col = positionsOf(data).lookup(data, keys...) // only for an error
-		return e
-	}
-	for _, name := range s.ServerNames() {
-		srv := s.Servers[name]
-		if srv == nil {
-			return at(errors.New("server must be an object"), name, "mcpServers", name)
-		}
-		switch srv.Type {
-		case "", TypeStdio, TypeSSE, TypeStreamableHTTP, TypeHTTP, TypeOpenAPI:
-		default:
-			return at(fmt.Errorf("unknown type %q (want stdio, sse or streamable-http)", srv.Type), name, "mcpServers", name, "type")
-		}
-		switch srv.Kind() {
-		case "":
-			return at(errors.New("server needs a command (stdio) or a url (sse, streamable-http)"), name, "mcpServers", name)
-		case TypeStdio:
-			if strings.TrimSpace(srv.Command) == "" {
-				return at(errors.New("stdio server needs a command"), name, "mcpServers", name)
-			}
-		case TypeSSE, TypeStreamableHTTP:
-			if srv.URL == "" {
-				return at(fmt.Errorf("%s server needs a url", srv.Kind()), name, "mcpServers", name)
-			}
-			if !strings.Contains(srv.URL, "$") {
-				if err := checkURL(srv.URL); err != nil {
-					return at(err, name, "mcpServers", name, "url")
-				}
-			}
-		}
-		if srv.Options != nil && srv.Options.Timeout < 0 {
-			return at(errors.New("options.timeout must not be negative"), name, "mcpServers", name, "options")
-		}
-	}
-	if s.System != nil && s.System.NameSeparator != nil && *s.System.NameSeparator != "" && !validName.MatchString(*s.System.NameSeparator) {
-		return at(fmt.Errorf("nameSeparator %q would make invalid MCP tool names: use letters, digits, '_', '-' or '.'", *s.System.NameSeparator), "", "systemConfig", "nameSeparator")
-	}
-	switch s.SecretStore() {
-	case "auto", "keychain", "file":
-	default:
-		return at(fmt.Errorf("secretStore %q: want auto, keychain or file", s.SecretStore()), "", "systemConfig", "secretStore")
-	}
-	for i, g := range s.Groups {
-		if g == nil || (g.ID == "" && g.Name == "") {
-			return at(fmt.Errorf("group %d needs an id or a name", i+1), "", "groups")
-		}
-	}
-	return nil
-}
-
 // checkURL accepts absolute http and https URLs.
 func checkURL(raw string) error {
 	u, err := url.Parse(raw)
@@ -320,6 +254,88 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
+// Brief is the error for a person: the file's name without its folder,
+// and the line ("mcp_settings.json line 5: server "notes": ...").
+func (e *Error) Brief() string {
+	var b strings.Builder
+	b.WriteString(filepath.Base(e.Path))
+	if e.Line > 0 {
+		fmt.Fprintf(&b, " line %d", e.Line)
+	}
+	b.WriteString(": ")
+	if e.Server != "" {
+		fmt.Fprintf(&b, "server %q: ", e.Server)
+	}
+	b.WriteString(e.Err.Error())
+	return b.String()
+}
+
+// Errors is several problems of one file, in the order of the file.
+type Errors []*Error
+
+func (es Errors) Error() string {
+	parts := make([]string, len(es))
+	for i, e := range es {
+		parts[i] = e.Error()
+	}
+	return strings.Join(parts, "; ")
+}
+
+// Unwrap gives errors.Is and errors.As each problem.
+func (es Errors) Unwrap() []error {
+	out := make([]error, len(es))
+	for i, e := range es {
+		out[i] = e
+	}
+	return out
+}
+
+// List returns the problems of err, an *Error or Errors (or an error
+// wrapping one), in the order of the file; nil for nil.
+func List(err error) []*Error {
+	var es Errors
+	if errors.As(err, &es) {
+		return es
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return []*Error{e}
+	}
+	return nil
+}
+
+// oneOrMany is nil, the one problem, or all of them in the order of the file.
+func oneOrMany(es []*Error) error {
+	switch len(es) {
+	case 0:
+		return nil
+	case 1:
+		return es[0]
+	}
+	sorted := slices.Clone(es)
+	slices.SortStableFunc(sorted, func(a, b *Error) int {
+		if a.Line == 0 || b.Line == 0 {
+			return cmpBool(a.Line == 0, b.Line == 0)
+		}
+		if a.Line != b.Line {
+			return a.Line - b.Line
+		}
+		return a.Col - b.Col
+	})
+	return Errors(sorted)
+}
+
+// cmpBool orders false before true.
+func cmpBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	}
+	return -1
+}
+
 // syntaxError turns a JSON syntax error into an *Error with its position.
 func syntaxError(path string, data []byte, err error) error {
 	e := &Error{Path: path, Err: err}
@@ -331,47 +347,6 @@ func syntaxError(path string, data []byte, err error) error {
 		}
 		e.Line, e.Col = lineCol(data, off)
 		e.Err = fmt.Errorf("invalid JSON: %s", syn.Error())
-	}
-	return e
-}
-
-// locateTypeError finds where a value of the wrong type is. encoding/json
-// reports offsets relative to the innermost custom decoder, so the server at
-// fault is found by decoding each one on its own, and the position is that of
-// the field the error names.
-func locateTypeError(path string, data []byte, err error) error {
-	pos := positionsOf(data)
-	e := &Error{Path: path, Err: err}
-	var typ *json.UnmarshalTypeError
-	if !errors.As(err, &typ) {
-		return e
-	}
-	field := typ.Field
-	var top map[string]json.RawMessage
-	_ = json.Unmarshal(data, &top)
-	var servers map[string]json.RawMessage
-	if json.Unmarshal(top["mcpServers"], &servers) == nil {
-		for _, name := range objectKeys(data, "mcpServers") {
-			var srv Server
-			var serr *json.UnmarshalTypeError
-			if errors.As(json.Unmarshal(servers[name], &srv), &serr) {
-				e.Server, field = name, serr.Field
-				first, _, _ := strings.Cut(field, ".")
-				e.Line, e.Col = pos.lookup(data, "mcpServers", name, first)
-				break
-			}
-		}
-	}
-	if e.Server == "" {
-		first, rest, _ := strings.Cut(field, ".")
-		second, _, _ := strings.Cut(rest, ".")
-		e.Line, e.Col = pos.lookup(data, first, second)
-	}
-	want := typeName(typ.Type.String())
-	if field != "" {
-		e.Err = fmt.Errorf("%s: got JSON %s, want %s", field, typ.Value, want)
-	} else {
-		e.Err = fmt.Errorf("got JSON %s, want %s", typ.Value, want)
 	}
 	return e
 }

@@ -52,6 +52,9 @@ type Store struct {
 	// changes made at once.
 	mu  sync.Mutex
 	raw []byte // the bytes the settings in effect were read from or written as
+	// reported are the servers' problems and the warnings of the settings
+	// in effect, as logged: each is logged once, when it appears.
+	reported map[string]bool
 }
 
 // state is what a Store has in effect, replaced whole on every change.
@@ -121,6 +124,7 @@ func Open(path string, logger *slog.Logger) (*Store, error) {
 	}
 	s.raw = data
 	s.state.Store(&state{cur: cur})
+	s.reportLocked(cur)
 	return s, nil
 }
 
@@ -144,7 +148,31 @@ func (s *Store) Changes() <-chan struct{} { return s.changes.C() }
 // be held.
 func (s *Store) setLocked(st *state) {
 	s.state.Store(st)
+	s.reportLocked(st.cur)
 	s.changes.Notify()
+}
+
+// reportLocked logs the servers' problems and the warnings of settings
+// coming into effect that were not in effect before. The hub shows them in
+// the servers' states and the control API. s.mu must be held.
+func (s *Store) reportLocked(cur *Settings) {
+	// By what they say, not where: a save that moves lines is no news.
+	now := map[string]bool{}
+	for _, e := range cur.Problems() {
+		k := "problem\x00" + e.Server + "\x00" + e.Err.Error()
+		now[k] = true
+		if !s.reported[k] {
+			s.log.Error("settings: a server has a problem; the other servers run", "server", e.Server, "err", e)
+		}
+	}
+	for _, e := range cur.Warnings {
+		k := "warning\x00" + e.Server + "\x00" + e.Err.Error()
+		now[k] = true
+		if !s.reported[k] {
+			s.log.Warn("settings file warning: " + e.Error())
+		}
+	}
+	s.reported = now
 }
 
 // Modify applies fn to a fresh copy of the settings as they are on disk, and
@@ -175,10 +203,14 @@ func (s *Store) Modify(fn func(*Settings) error) error {
 		if err != nil {
 			return fmt.Errorf("%w: fix it before changing settings: %w", ErrFileInvalid, err)
 		}
+		before := problemsByServer(next)
 		if err := fn(next); err != nil {
 			return err
 		}
-		if err := next.validate(s.path, nil); err != nil {
+		if err := oneOrMany(next.validate(s.path, nil)); err != nil {
+			return err
+		}
+		if err := newProblem(before, next); err != nil {
 			return err
 		}
 		encoded, err := marshalNoEscape(next)

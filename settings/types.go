@@ -3,6 +3,8 @@ package settings
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"maps"
 	"reflect"
 	"slices"
@@ -19,6 +21,11 @@ type Settings struct {
 	System     *SystemConfig              `json:"systemConfig,omitempty"`
 	BearerKeys []*BearerKey               `json:"bearerKeys,omitempty"`
 	Extra      map[string]json.RawMessage `json:"-"`
+
+	// Warnings are the file's mistakes that stop nothing by themselves: a
+	// server defined twice, "servers" where "mcpServers" belongs (see
+	// Parse). They are the file's, not the program's: Modify leaves them.
+	Warnings []*Error `json:"-"`
 
 	// order is the order of the servers in the file, for display.
 	order []string
@@ -40,6 +47,25 @@ type Server struct {
 	Options   *RequestOptions            `json:"options,omitempty"`
 	OAuth     *OAuth                     `json:"oauth,omitempty"`
 	Extra     map[string]json.RawMessage `json:"-"`
+
+	// Problem, when not nil, is what is wrong with this server's entry (an
+	// unknown type, a bad URL, a field of the wrong type): an *Error, or
+	// Errors when there are several. The hub shows it as the server's
+	// error and does not connect it; every other server runs.
+	Problem error `json:"-"`
+
+	// raw is an entry that is not an object, and bad the fields of the
+	// wrong type: both are written back as they were, so that a save
+	// never loses what the user wrote. decodeErrs says what was wrong.
+	raw        json.RawMessage
+	bad        map[string]json.RawMessage
+	decodeErrs []fieldError
+}
+
+// fieldError is a field of a server entry that could not be decoded.
+type fieldError struct {
+	field string // "" for the entry itself
+	err   error
 }
 
 // ItemOverride is MCPHub's per-tool (or prompt, or resource) override.
@@ -146,14 +172,108 @@ func (s Settings) MarshalJSON() ([]byte, error) {
 	return marshalWithExtra((*plain)(&s), s.Extra)
 }
 
+// UnmarshalJSON never fails: an entry that is not an object, or has fields
+// of the wrong type, becomes a server with a problem (see validate), so that
+// one mistake stops one server, not the file.
 func (s *Server) UnmarshalJSON(data []byte) error {
 	type plain Server
-	return unmarshalKeepingExtra(data, (*plain)(s), &s.Extra)
+	err := unmarshalKeepingExtra(data, (*plain)(s), &s.Extra)
+	if err == nil {
+		return nil
+	}
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(data, &fields) != nil {
+		*s = Server{raw: bytes.Clone(bytes.TrimSpace(data)), decodeErrs: []fieldError{{err: errNotObject}}}
+		return nil
+	}
+	// Decode each known field on its own to find every one that is wrong.
+	*s = Server{}
+	known := jsonKeys(reflect.TypeFor[plain]())
+	bad := map[string]json.RawMessage{}
+	for _, k := range slices.Sorted(maps.Keys(fields)) {
+		if !known[k] {
+			continue
+		}
+		var one plain
+		if err := json.Unmarshal(wrapKey(k, fields[k]), &one); err != nil {
+			bad[k] = fields[k]
+			s.decodeErrs = append(s.decodeErrs, fieldError{field: k, err: fieldTypeError(err)})
+		}
+	}
+	for k := range bad {
+		delete(fields, k)
+	}
+	rest, err := json.Marshal(fields)
+	if err == nil {
+		err = unmarshalKeepingExtra(rest, (*plain)(s), &s.Extra)
+	}
+	if err != nil { // cannot happen: each field decoded on its own
+		s.decodeErrs = append(s.decodeErrs, fieldError{err: err})
+	}
+	s.bad = bad
+	return nil
 }
 
 func (s Server) MarshalJSON() ([]byte, error) {
+	if s.raw != nil {
+		return s.raw, nil
+	}
 	type plain Server
-	return marshalWithExtra((*plain)(&s), s.Extra)
+	b, err := marshalWithExtra((*plain)(&s), s.Extra)
+	if err != nil || len(s.bad) == 0 {
+		return b, err
+	}
+	// Put back the fields of the wrong type, unless the program has set them
+	// since.
+	var set map[string]json.RawMessage
+	if err := json.Unmarshal(b, &set); err != nil {
+		return nil, err
+	}
+	back := map[string]json.RawMessage{}
+	for k, v := range s.bad {
+		if _, ok := set[k]; !ok {
+			back[k] = v
+		}
+	}
+	return appendKeys(b, back, nil), nil
+}
+
+// errNotObject is the problem of a server entry that is not an object.
+var errNotObject = errors.New("server must be an object")
+
+// wrapKey makes the object {key: value}.
+func wrapKey(key string, value json.RawMessage) []byte {
+	b := append([]byte{'{'}, encodeString(key)...)
+	b = append(b, ':')
+	b = append(b, value...)
+	return append(b, '}')
+}
+
+// fieldTypeError says in the file's terms what is wrong with a value:
+// "args: got JSON string, want an array".
+func fieldTypeError(err error) error {
+	var typ *json.UnmarshalTypeError
+	if !errors.As(err, &typ) {
+		return err
+	}
+	field := jsonFieldPath(typ.Field)
+	if field == "" {
+		return fmt.Errorf("got JSON %s, want %s", typ.Value, typeName(typ.Type.String()))
+	}
+	return fmt.Errorf("%s: got JSON %s, want %s", field, typ.Value, typeName(typ.Type.String()))
+}
+
+// jsonFieldPath drops the names of embedded Go structs from an
+// UnmarshalTypeError's field path ("oauth.OAuthConfig.scopes"): the file's
+// keys start with a lower-case letter.
+func jsonFieldPath(field string) string {
+	var keep []string
+	for part := range strings.SplitSeq(field, ".") {
+		if part != "" && (part[0] < 'A' || part[0] > 'Z') {
+			keep = append(keep, part)
+		}
+	}
+	return strings.Join(keep, ".")
 }
 
 func (o *ItemOverride) UnmarshalJSON(data []byte) error {
@@ -310,12 +430,20 @@ func marshalWithExtra(v any, extra map[string]json.RawMessage) ([]byte, error) {
 	if err != nil || len(extra) == 0 {
 		return b, err
 	}
-	known := jsonKeys(reflect.TypeOf(v).Elem())
+	return appendKeys(b, extra, jsonKeys(reflect.TypeOf(v).Elem())), nil
+}
+
+// appendKeys adds the keys of extra, but those in skip, to the encoded
+// object b.
+func appendKeys(b []byte, extra map[string]json.RawMessage, skip map[string]bool) []byte {
+	if len(extra) == 0 {
+		return b
+	}
 	var buf bytes.Buffer
 	buf.Write(b[:len(b)-1]) // without the closing brace
 	first := len(b) == 2    // "{}"
 	for _, k := range slices.Sorted(maps.Keys(extra)) {
-		if known[k] {
+		if skip[k] {
 			continue
 		}
 		if !first {
@@ -327,7 +455,7 @@ func marshalWithExtra(v any, extra map[string]json.RawMessage) ([]byte, error) {
 		buf.Write(extra[k])
 	}
 	buf.WriteByte('}')
-	return buf.Bytes(), nil
+	return buf.Bytes()
 }
 
 // marshalNoEscape is json.Marshal without HTML escapes, as JavaScript writes.

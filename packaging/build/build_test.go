@@ -23,6 +23,9 @@ import (
 
 const testVersion = "1.2.3-test"
 
+// testDebVersion is testVersion as dpkg has it: a pre-release, below 1.2.3.
+const testDebVersion = "1.2.3~test"
+
 // TestPackages builds the Linux and Windows packages as `task package`
 // does, signed with a throwaway certificate, and checks them with the
 // tools a user's system would use: dpkg-deb, dpkg -x, desktop-file-validate,
@@ -50,14 +53,14 @@ func TestPackages(t *testing.T) {
 		t.Errorf("macOS on Linux: %v, want a clear refusal", err)
 	}
 
-	deb := filepath.Join(out, "mcptray_1.2.3+test_amd64.deb")
+	deb := filepath.Join(out, "mcptray_"+testDebVersion+"_amd64.deb")
 	info := run(t, "dpkg-deb", "--info", deb)
-	for _, want := range []string{"Package: mcptray", "Version: 1.2.3+test", "Architecture: amd64", "Recommends: xdg-utils"} {
+	for _, want := range []string{"Package: mcptray", "Version: "+testDebVersion, "Architecture: amd64", "Recommends: xdg-utils"} {
 		if !strings.Contains(info, want) {
 			t.Errorf("dpkg-deb --info lacks %q:\n%s", want, info)
 		}
 	}
-	if info := run(t, "dpkg-deb", "--info", filepath.Join(out, "mcptray_1.2.3+test_arm64.deb")); !strings.Contains(info, "Architecture: arm64") {
+	if info := run(t, "dpkg-deb", "--info", filepath.Join(out, "mcptray_"+testDebVersion+"_arm64.deb")); !strings.Contains(info, "Architecture: arm64") {
 		t.Errorf("arm64 package:\n%s", info)
 	}
 	contents := run(t, "dpkg-deb", "--contents", deb)
@@ -94,6 +97,13 @@ func TestPackages(t *testing.T) {
 		t.Errorf("--version: %q", got)
 	}
 	run(t, "desktop-file-validate", filepath.Join(inst, "usr/share/applications/mcptray.desktop"), filepath.Join(inst, "etc/xdg/autostart/mcptray.desktop"))
+	// After apt remove, the autostart entry (a conffile, which stays) and
+	// the launcher are skipped for the missing binary: TryExec.
+	for _, entry := range []string{"usr/share/applications/mcptray.desktop", "etc/xdg/autostart/mcptray.desktop"} {
+		if b, _ := os.ReadFile(filepath.Join(inst, entry)); !strings.Contains(string(b), "\nTryExec=mcptray\n") {
+			t.Errorf("%s has no TryExec:\n%s", entry, b)
+		}
+	}
 
 	// The tarball holds the same files.
 	tarFiles := tarList(t, filepath.Join(out, "mcptray_"+testVersion+"_linux_amd64.tar.gz"))

@@ -463,13 +463,25 @@ func repoRoot() (string, error) {
 	}
 }
 
-// gitVersion is git describe: a tag, commits since, and the commit.
+// gitVersion is the version of the checkout: after a tag, git describe's
+// tag, commits since and commit (1.2.0, 1.2.0-3-gabc1234); without one,
+// 0.0.0~git<commit time>.<commit>, which sorts below every release and by
+// time among untagged builds (a bare commit hash, as git describe --always
+// gives, does not sort at all).
 func gitVersion(root string) string {
-	out, err := exec.Command("git", "-C", root, "describe", "--tags", "--always", "--dirty").Output()
-	if err != nil {
-		return "0.0.0-dev"
+	out, err := exec.Command("git", "-C", root, "describe", "--tags", "--match", "v[0-9]*", "--match", "[0-9]*", "--dirty").Output()
+	if err == nil {
+		return strings.TrimPrefix(strings.TrimSpace(string(out)), "v")
 	}
-	return strings.TrimPrefix(strings.TrimSpace(string(out)), "v")
+	out, err = exec.Command("git", "-C", root, "log", "-1", "--format=%h").Output()
+	if err != nil || len(bytes.TrimSpace(out)) == 0 {
+		return "0.0.0~dev"
+	}
+	v := "0.0.0~git" + commitTime(root).Format("20060102150405") + "." + strings.TrimSpace(string(out))
+	if exec.Command("git", "-C", root, "diff", "--quiet", "HEAD").Run() != nil {
+		v += ".dirty"
+	}
+	return v
 }
 
 // commitTime is the time of the last commit, for reproducible archives.
@@ -486,18 +498,39 @@ func commitTime(root string) time.Time {
 
 var semverRe = regexp.MustCompile(`^(\d+)\.(\d+)\.(\d+)(.*)$`)
 
-// debVersion makes a Debian version of git describe's output: 1.2.0,
-// 1.2.0+3.gabc1234 after a tag, 0.0.0~git.abc1234 without one.
+// debVersion makes a Debian version of gitVersion's, one that dpkg sorts
+// in the order the builds were made: 1.2.0; 1.2.0+3.gabc1234 for 3 commits
+// after it (above 1.2.0, below 1.2.1); 1.2.0~rc1 for a pre-release (below
+// 1.2.0); 0.0.0~git20261120090000.abc1234 as it is without a tag.
 func debVersion(v string) string {
-	if m := semverRe.FindStringSubmatch(v); m != nil {
-		rest := strings.NewReplacer("-", ".").Replace(strings.TrimPrefix(m[4], "-"))
-		if rest == "" {
-			return m[1] + "." + m[2] + "." + m[3]
-		}
-		return m[1] + "." + m[2] + "." + m[3] + "+" + rest
+	m := semverRe.FindStringSubmatch(v)
+	if m == nil {
+		return "0.0.0~git." + strings.NewReplacer("-", ".").Replace(v)
 	}
-	return "0.0.0~git." + strings.NewReplacer("-", ".").Replace(v)
+	base, rest := m[1]+"."+m[2]+"."+m[3], m[4]
+	if rest == "" || strings.HasPrefix(rest, "~") {
+		return base + rest
+	}
+	rest = strings.TrimPrefix(rest, "-")
+	if m := describeRe.FindStringSubmatch(rest); m != nil {
+		// git describe's N-gHASH after the tag, and the tag's own
+		// pre-release part before it: 1.3.0-rc1-2-gabc.
+		pre, after := m[1], m[2]+"."+m[3]+m[4]
+		if pre != "" {
+			return base + "~" + strings.NewReplacer("-", ".").Replace(pre) + "+" + strings.ReplaceAll(after, "-", ".")
+		}
+		return base + "+" + strings.ReplaceAll(after, "-", ".")
+	}
+	if rest == "dirty" {
+		return base + "+dirty"
+	}
+	// A pre-release tag (1.2.0-rc1) sorts below its release.
+	return base + "~" + strings.NewReplacer("-", ".").Replace(rest)
 }
+
+// describeRe splits what git describe puts after a tag's x.y.z: the tag's
+// own pre-release part, commits since, the commit, and -dirty.
+var describeRe = regexp.MustCompile(`^(?:(.*)-)?(\d+)-(g[0-9a-f]+)(-dirty)?$`)
 
 // shortVersion is the x.y.z of a version, for CFBundleShortVersionString.
 func shortVersion(v string) string {
