@@ -55,7 +55,7 @@ func TestPackages(t *testing.T) {
 
 	deb := filepath.Join(out, "mcptray_"+testDebVersion+"_amd64.deb")
 	info := run(t, "dpkg-deb", "--info", deb)
-	for _, want := range []string{"Package: mcptray", "Version: "+testDebVersion, "Architecture: amd64", "Recommends: xdg-utils"} {
+	for _, want := range []string{"Package: mcptray", "Version: " + testDebVersion, "Architecture: amd64", "Recommends: xdg-utils"} {
 		if !strings.Contains(info, want) {
 			t.Errorf("dpkg-deb --info lacks %q:\n%s", want, info)
 		}
