@@ -1,13 +1,17 @@
 //go:build linux
 
 // Command bench measures the hub against the targets of its design: calls
-// through the hub versus straight to the same fast upstream (calls/s, p50
-// and p99 latency, 1 and 16 concurrent clients), the hub's resident memory
-// when idle with 20 stdio upstreams, and the time from start until every
-// tool of 50 stdio upstreams is listed, against the slowest single start.
+// through the hub versus through a plain reverse proxy
+// (net/http/httputil.ReverseProxy, the least any HTTP-aware hop can cost)
+// and straight to the same fast upstream, for 2025-11-25 and 2026-07-28
+// clients (calls/s, p50 and p99 latency, failed calls, 1 and 16 concurrent
+// clients); the same for a stdio upstream; the hub's resident memory when
+// idle with 20 stdio upstreams; and the time from start until every tool
+// of 50 stdio upstreams is listed, against the slowest single start.
 //
-// It builds mcptray and the test server, runs them as separate processes on
-// 127.0.0.1, and prints one table. Run it with `task bench` or
+// It builds mcptray and the test server, runs them (and itself, as the
+// proxy) as separate processes on 127.0.0.1, and prints one table. Run it
+// with `task bench` or
 //
 //	go run ./testpeers/bench [-duration 5s]
 package main
@@ -22,6 +26,8 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -45,6 +51,7 @@ var (
 	target     = flag.String("target", "", "only put load on this MCP URL (to profile a running hub)")
 	tool       = flag.String("tool", "fast-echo", "the tool -target calls")
 	clients    = flag.Int("clients", 16, "concurrent clients of -target")
+	proxyTo    = flag.String("proxy", "", "run as a reverse proxy to this URL (the benchmark starts itself so)")
 )
 
 // started are the processes the benchmark runs, stopped even when it fails.
@@ -63,6 +70,10 @@ func fatalf(format string, v ...any) { fatal(fmt.Sprintf(format, v...)) }
 func main() {
 	flag.Parse()
 	log.SetFlags(0)
+	if *proxyTo != "" {
+		runProxy(*proxyTo)
+		return
+	}
 	if *target != "" {
 		load(*target, *tool, *clients).print(*clients, *target)
 		return
@@ -79,15 +90,34 @@ func main() {
 	up, upPort := startProcess(testserver, []string{"http", "127.0.0.1:0"}, nil)
 	defer stop(up)
 	upURL := fmt.Sprintf("http://127.0.0.1:%d/mcp", upPort)
+	if os.Getenv("BENCH_DEBUG") != "" {
+		log.Printf("upstream %s", upURL)
+	}
 
 	fmt.Printf("a plain net/http round trip on loopback between two processes on this machine: p50 %v\n\n", loopbackRTT(testserver).Round(time.Microsecond))
 
+	self, err := os.Executable()
+	if err != nil {
+		fatal(err)
+	}
+	proxy, proxyPort := startProcess(self, []string{"-proxy", upURL}, nil)
+	defer stop(proxy)
+	proxyURL := fmt.Sprintf("http://127.0.0.1:%d/mcp", proxyPort)
 	h := startHub(tmp, mcptray, "throughput", map[string]any{"fast": map[string]any{"url": upURL}})
 	waitConnected(h.base, 1)
-	fmt.Printf("calls through the hub versus straight to the same upstream (echo tool, %v per run)\n\n", *duration)
-	fmt.Printf("%-8s %-22s %10s %10s %10s\n", "clients", "path", "calls/s", "p50", "p99")
-	for _, conc := range []int{1, 16} {
-		compare(conc, "HTTP upstream", load(upURL, "echo", conc), load(h.base+"/mcp", "fast-echo", conc))
+	fmt.Printf("tools/call of an echo tool over streamable HTTP, %v per run, one session (2025) or none (2026) per client\n\n", *duration)
+	fmt.Printf("%-8s %-11s %-28s %10s %10s %10s %7s\n", "clients", "revision", "path", "calls/s", "p50", "p99", "failed")
+	for _, rev := range []string{"2025-11-25", "2026-07-28"} {
+		for _, conc := range []int{1, 16} {
+			direct := rawLoad(upURL, "echo", rev, conc)
+			viaProxy := rawLoad(proxyURL, "echo", rev, conc)
+			viaHub := rawLoad(h.base+"/mcp/fast", "echo", rev, conc)
+			direct.printRev(conc, rev, "direct")
+			viaProxy.printRev(conc, rev, "reverse proxy")
+			viaHub.printRev(conc, rev, "hub (/mcp/fast)")
+			fmt.Printf("%-8d %-11s %-28s %9.0f%% %10s %10s\n\n", conc, rev, "hub/proxy", 100*viaHub.rate/viaProxy.rate,
+				"+"+(viaHub.p50-viaProxy.p50).Round(time.Microsecond).String(), "+"+(viaHub.p99-viaProxy.p99).Round(time.Microsecond).String())
+		}
 	}
 	stop(h.cmd)
 
@@ -342,6 +372,148 @@ func singleStart(bin string, env []string) (time.Duration, int) {
 type result struct {
 	rate     float64
 	p50, p99 time.Duration
+	failed   int
+}
+
+func (r result) printRev(conc int, rev, path string) {
+	fmt.Printf("%-8d %-11s %-28s %10.0f %10s %10s %7d\n", conc, rev, path, r.rate, r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond), r.failed)
+}
+
+// runProxy is the benchmark's reverse proxy: net/http/httputil's, with
+// flushing for event streams, and nothing else.
+func runProxy(to string) {
+	u, err := url.Parse(to)
+	if err != nil {
+		log.Fatal(err)
+	}
+	u.Path = "" // the request's own path (/mcp) is kept
+	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.FlushInterval = -1 // event streams
+	rp.Transport = &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Fprintf(os.Stderr, "MCPTRAY_PEER_LISTENING %d\n", ln.Addr().(*net.TCPAddr).Port)
+	log.Fatal(http.Serve(ln, rp))
+}
+
+// rawClient speaks streamable HTTP by hand, as lean as a client can: a
+// 2025-11-25 session, or 2026-07-28 requests that describe themselves. It
+// is the same for every path, so what differs is the path.
+type rawClient struct {
+	url, sid, rev string
+	http          *http.Client
+	id            int
+}
+
+var rawTransport = &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second}
+
+func newRawClient(url, rev string) (*rawClient, error) {
+	c := &rawClient{url: url, rev: rev, http: &http.Client{Transport: rawTransport}}
+	if rev == "2026-07-28" {
+		return c, nil
+	}
+	resp, err := c.post("initialize", "", `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}`)
+	if err != nil {
+		return nil, err
+	}
+	c.sid = resp.Header.Get("Mcp-Session-Id")
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	resp, err = c.post("notifications/initialized", "", `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	if err != nil {
+		return nil, err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return c, nil
+}
+
+func (c *rawClient) post(method, name, body string) (*http.Response, error) {
+	req, _ := http.NewRequest("POST", c.url, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	if c.sid != "" {
+		req.Header.Set("Mcp-Session-Id", c.sid)
+	}
+	if method != "initialize" {
+		req.Header.Set("Mcp-Protocol-Version", c.rev)
+	}
+	if c.rev == "2026-07-28" {
+		req.Header.Set("Mcp-Method", method)
+		if name != "" {
+			req.Header.Set("Mcp-Name", name)
+		}
+	}
+	return c.http.Do(req)
+}
+
+// call makes one tools/call and reports whether it got a result.
+func (c *rawClient) call(tool string) bool {
+	c.id++
+	meta := ""
+	if c.rev == "2026-07-28" {
+		meta = `,"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{},"io.modelcontextprotocol/clientInfo":{"name":"bench","version":"1"}}`
+	}
+	body := `{"jsonrpc":"2.0","id":` + strconv.Itoa(c.id) + `,"method":"tools/call","params":{"name":"` + tool + `","arguments":{"text":"benchmark payload of a modest size, like most tool arguments"}` + meta + `}}`
+	resp, err := c.post("tools/call", tool, body)
+	if err != nil {
+		return false
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	ok := resp.StatusCode == 200 && strings.Contains(string(b), `"result"`) && !strings.Contains(string(b), `"isError":true`)
+	if !ok && os.Getenv("BENCH_DEBUG") != "" {
+		log.Printf("%s %s: %d %s", c.url, c.rev, resp.StatusCode, b)
+	}
+	return ok
+}
+
+// rawLoad runs conc raw clients of url calling tool for the duration.
+func rawLoad(url, tool, rev string, conc int) result {
+	clients := make([]*rawClient, conc)
+	for i := range clients {
+		c, err := newRawClient(url, rev)
+		if err != nil {
+			fatal(err)
+		}
+		clients[i] = c
+	}
+	for _, c := range clients {
+		for range 200 {
+			if !c.call(tool) {
+				fatalf("%s %s: a warm-up call failed", url, rev)
+			}
+		}
+	}
+	var mu sync.Mutex
+	var all []time.Duration
+	failed := 0
+	var wg sync.WaitGroup
+	began := time.Now()
+	end := began.Add(*duration)
+	for _, c := range clients {
+		wg.Go(func() {
+			lat := make([]time.Duration, 0, 100000)
+			bad := 0
+			for time.Now().Before(end) {
+				t := time.Now()
+				if !c.call(tool) {
+					bad++
+				}
+				lat = append(lat, time.Since(t))
+			}
+			mu.Lock()
+			all = append(all, lat...)
+			failed += bad
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(began)
+	slices.Sort(all)
+	return result{rate: float64(len(all)) / elapsed.Seconds(), p50: all[len(all)/2], p99: all[len(all)*99/100], failed: failed}
 }
 
 func (r result) print(conc int, path string) {
