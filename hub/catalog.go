@@ -253,7 +253,11 @@ func collect(c *catalog, k int, ms []member, sep string, bare bool, problems *[]
 	for _, m := range ms {
 		cfg := m.up.cfg.Load()
 		l := m.up.lists.Load()
-		hint = hint.join(l.hints[k])
+		mh := l.hints[k]
+		if !mh.given {
+			mh = strictHint // a server that gives none (a legacy one) vouches for nothing
+		}
+		hint = hint.join(mh)
 		for _, it := range kd.items(l) {
 			if !kd.enabled(cfg, it.key) || (m.sel != nil && !kd.selected(m.sel, it.key)) {
 				continue
@@ -297,6 +301,13 @@ func collect(c *catalog, k int, ms []member, sep string, bare bool, problems *[]
 	c.items[k] = append(append([]byte("["), bytes.Join(items, []byte(","))...), ']')
 	c.hints[k] = hint
 }
+
+// strictHint is the caching hint of a list nobody vouches for: fresh for no
+// time, private.
+var strictHint = func() cacheHint {
+	zero := int64(0)
+	return cacheHint{given: true, ttl: &zero, scope: "private"}
+}()
 
 // decodeItems reads a server's list items of kind k, skipping (and
 // reporting) those it describes badly.

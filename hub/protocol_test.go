@@ -247,3 +247,70 @@ func TestLegacyStreamsResume(t *testing.T) {
 		t.Errorf("resumed after %s: %d progress notifications, %d results:\n%s", lastID, progress, results, msgs)
 	}
 }
+
+// TestAggregatedView: one client on /mcp sees every server under prefixed
+// names, and what it names reaches the right server: a 2026-07-28 server's
+// input requests, a 2025 server's elicitation translated, a prompt and its
+// completion, a resource read; the aggregated list's caching hint is no
+// looser than any member's; a resource two servers offer is shown on the
+// one that lost.
+func TestAggregatedView(t *testing.T) {
+	h := startHub(t, settingsJSON(map[string]any{
+		"g":  map[string]any{"url": testpeers.StartGoSDKServer(t, "dual").URL},
+		"s2": map[string]any{"url": testpeers.StartServer2(t).URL},
+		"ev": stdioTarget(testpeers.EverythingStdioTarget(t)),
+	}))
+	h.waitConnected("g", "s2", "ev")
+	steps := []testpeers.Step{
+		{Op: "list"},
+		{Op: "call", Name: "g-echo", Args: map[string]any{"message": "hi"}},
+		{Op: "call", Name: "s2-elicit_form"},
+		{Op: "call", Name: "ev-trigger-elicitation-request"},
+		{Op: "prompt", Name: "s2-greet", Args: map[string]any{"name": "Bob"}},
+		{Op: "complete", Ref: map[string]any{"type": "ref/prompt", "name": "g-greet"}, Argument: map[string]any{"name": "name", "value": "Al"}},
+		{Op: "read", URI: "peer://items/7"},
+	}
+	es := testpeers.RunClient(t, testpeers.GoSDKClient, testpeers.Target{URL: h.base + "/mcp"}, testpeers.Modern, steps)
+	results := map[string]string{}
+	for _, e := range es.Of("result") {
+		results[e.Str("name")] = e.Str("text")
+	}
+	for name, want := range map[string]string{
+		"g-echo":                         "echo: hi",
+		"s2-elicit_form":                 "hello canned name (accept)",
+		"ev-trigger-elicitation-request": "User provided the requested information",
+		"s2-greet":                       "Please greet Bob",
+		"peer://items/7":                 "item 7",
+	} {
+		if !strings.Contains(results[name], want) {
+			t.Errorf("%s: %q, want %q", name, results[name], want)
+		}
+	}
+	if c := es.Of("completion"); len(c) == 0 || fmt.Sprint(c[0]["values"]) != "[Alice Albert]" {
+		t.Errorf("completion of g-greet: %v", c)
+	}
+	tools := es.Of("tools")
+	if len(tools) == 0 {
+		t.Fatalf("no tools:\n%s", es)
+	}
+	// server-everything gives no caching hint: the aggregate is the
+	// strictest.
+	if ttl, _ := tools[0]["ttlMs"].(float64); ttl != 0 || tools[0].Str("cacheScope") != "private" {
+		t.Errorf("aggregated tools/list hint: ttlMs %v cacheScope %q", tools[0]["ttlMs"], tools[0].Str("cacheScope"))
+	}
+	// Both test servers offer peer://status: s2, later in the settings'
+	// order, shows that its own is reached at /mcp/s2.
+	st, _ := h.hub.Details("s2")
+	if !slicesContainsPrefix(st.Hidden, "resource peer://status") {
+		t.Errorf("s2's hidden items: %v", st.Hidden)
+	}
+}
+
+func slicesContainsPrefix(list []string, prefix string) bool {
+	for _, s := range list {
+		if strings.HasPrefix(s, prefix) {
+			return true
+		}
+	}
+	return false
+}

@@ -644,7 +644,8 @@ type cacheHint struct {
 }
 
 // join is the hint no looser than either: the shorter time, private over
-// public; a member that gave none counts as "fresh for 0 ms, private".
+// public. A hint not given leaves the other as it is (the catalog counts a
+// server that gave none as strictHint).
 func (a cacheHint) join(b cacheHint) cacheHint {
 	if !a.given {
 		return b
