@@ -314,3 +314,57 @@ func slicesContainsPrefix(list []string, prefix string) bool {
 	}
 	return false
 }
+
+// TestServerRequestOutsideACall: a 2025 client tells its servers its roots
+// changed; server-everything asks for them at once, outside any call, and
+// the hub hands the request to that client on its GET stream; the answer
+// goes back, and the server's tool then reports the client's roots.
+func TestServerRequestOutsideACall(t *testing.T) {
+	h := startHub(t, settingsJSON(map[string]any{"ev": stdioTarget(testpeers.EverythingStdioTarget(t))}))
+	h.waitConnected("ev")
+	s := &rawSession{t: t, url: h.base + "/mcp/ev"}
+	resp := s.post(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{"roots":{"listChanged":true}},"clientInfo":{"name":"raw","version":"1"}}}`)
+	s.sid = resp.Header.Get("Mcp-Session-Id")
+	resp.Body.Close()
+	s.post(`{"jsonrpc":"2.0","method":"notifications/initialized"}`).Body.Close()
+
+	req, _ := http.NewRequest("GET", s.url, nil)
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("Mcp-Session-Id", s.sid)
+	req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
+	get, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer get.Body.Close()
+	asked := make(chan string, 4)
+	go func() {
+		sc := bufio.NewScanner(get.Body)
+		for sc.Scan() {
+			d, ok := strings.CutPrefix(sc.Text(), "data: ")
+			if !ok {
+				continue
+			}
+			var m struct {
+				ID     json.RawMessage `json:"id"`
+				Method string          `json:"method"`
+			}
+			if json.Unmarshal([]byte(d), &m) == nil && m.Method == "roots/list" {
+				asked <- string(m.ID)
+			}
+		}
+	}()
+	time.Sleep(200 * time.Millisecond) // the GET stream is attached
+	s.post(`{"jsonrpc":"2.0","method":"notifications/roots/list_changed"}`).Body.Close()
+	var id string
+	select {
+	case id = <-asked:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the server's roots/list did not reach the client's GET stream")
+	}
+	s.post(`{"jsonrpc":"2.0","id":` + id + `,"result":{"roots":[{"uri":"file:///from/the/get/stream","name":"r"}]}}`).Body.Close()
+	waitFor(t, 5*time.Second, func() bool {
+		res, _ := s.call(`{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"get-roots-list","arguments":{}}}`)
+		return strings.Contains(string(res), "file:///from/the/get/stream")
+	})
+}
