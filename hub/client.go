@@ -66,6 +66,7 @@ type downSession struct {
 	logLevel   atomic.Pointer[string] // logging/setLevel
 	lastActive atomic.Int64           // Unix ns
 	closed     atomic.Bool
+	done       chan struct{} // closed when the session ends
 
 	// mu guards everything below, each made when first needed.
 	mu      sync.Mutex

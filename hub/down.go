@@ -167,6 +167,8 @@ func (s *downSession) request(ctx context.Context, o out, method string, params 
 	select {
 	case resp := <-ch:
 		return resp, nil
+	case <-s.done:
+		return nil, errors.New("the client's session ended")
 	case <-ctx.Done():
 		// Tell the client to stop working on it (2025-11-25 cancellation).
 		p := append(append([]byte(`{"requestId":`), idRaw...), `,"reason":"the server no longer waits for it"}`...)
@@ -196,6 +198,7 @@ func (s *downSession) close() {
 	if !s.closed.CompareAndSwap(false, true) {
 		return
 	}
+	close(s.done)
 	s.mu.Lock()
 	calls := s.calls
 	s.calls = nil
@@ -422,7 +425,7 @@ func (h *Hub) openSession(v *view, m *message, sse bool) (*downSession, []byte, 
 		// (2025-11-25, basic/lifecycle "Version Negotiation").
 		version = versionLegacy
 	}
-	s := &downSession{id: randomID(), view: v, sse: sse}
+	s := &downSession{id: randomID(), view: v, sse: sse, done: make(chan struct{})}
 	s.client = &caller{version: version, caps: parseClientCaps(p.Capabilities), info: p.ClientInfo, sess: s}
 	s.touch()
 	if old := h.sessions.add(s); old != nil {
@@ -781,7 +784,7 @@ func (h *Hub) serveSSE(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, "the SSE endpoint takes GET; POST messages to the endpoint its first event names")
 		return
 	}
-	s := &downSession{id: randomID(), view: v, sse: true}
+	s := &downSession{id: randomID(), view: v, sse: true, done: make(chan struct{})}
 	s.client = &caller{version: "2024-11-05", sess: s}
 	s.touch()
 	st := newStream("") // no event ids: the 2024-11-05 transport does not resume

@@ -259,8 +259,10 @@ func (f *flight) pump(ctx context.Context, call *upCall, params []byte) {
 				// A 2025 server asks a 2026-07-28 client: the client's
 				// request ends with an input-required result, and the call
 				// waits for its retry.
-				f.holdFor(call, it.msg)
-				return
+				if f.holdFor(call, it.msg) {
+					return
+				}
+				continue
 			}
 			rctx, rcancel := context.WithCancel(relayCtx)
 			relayMu.Lock()

@@ -69,8 +69,9 @@ func isHoldState(s string) bool { return strings.HasPrefix(s, holdPrefix) }
 
 // holdFor ends the client's request with an input-required result for the
 // server's request (and any others already waiting), and keeps the call
-// for the retry.
-func (f *flight) holdFor(call *upCall, first *message) {
+// for the retry. It reports false when the client can answer none of them
+// (the server was told so): the call goes on.
+func (f *flight) holdFor(call *upCall, first *message) bool {
 	t := f.v.h.holds
 	t.mu.Lock()
 	t.next++
@@ -98,11 +99,12 @@ func (f *flight) holdFor(call *upCall, first *message) {
 		}
 		reqs = append(reqs, more)
 	}
-	f.answerHold(h, reqs)
+	return f.answerHold(h, reqs)
 }
 
-// answerHold writes the input-required result for the server's requests.
-func (f *flight) answerHold(h *hold, reqs []*message) {
+// answerHold writes the input-required result for the server's requests,
+// and reports whether there was any the client can answer.
+func (f *flight) answerHold(h *hold, reqs []*message) bool {
 	var inputs []rawjson.Edit
 	for _, r := range reqs {
 		if !f.c.caps.supports(r.method, r.params) {
@@ -127,14 +129,17 @@ func (f *flight) answerHold(h *hold, reqs []*message) {
 		inputs = append(inputs, rawjson.Edit{Key: key, Value: append(req, '}')})
 	}
 	if len(h.asked) == 0 {
-		// Nothing the client can answer: keep waiting for the server's
-		// next word on the same request.
+		// Nothing the client can answer (the server got an error for each):
+		// the call goes on.
+		h.expires.Stop()
+		t := f.v.h.holds
+		t.mu.Lock()
+		delete(t.byID, h.id)
+		t.mu.Unlock()
 		f.mu.Lock()
 		f.hold = nil
 		f.mu.Unlock()
-		f.v.h.holds.drop(h.id, "")
-		go f.pumpHeld(h)
-		return
+		return false
 	}
 	result := []byte(`{"resultType":"input_required","inputRequests":`)
 	result = append(result, rawjson.Apply(nil, inputs...)...)
@@ -142,12 +147,8 @@ func (f *flight) answerHold(h *hold, reqs []*message) {
 	result = rawjson.AppendQuote(result, f.v.h.holds.state(h.id, f))
 	result = append(result, '}')
 	f.finalResult(result)
+	return true
 }
-
-// pumpHeld is what a flight does when the requests it held could not go to
-// the client: it goes on waiting for the server, answering nobody. (The
-// server was told the client cannot answer.)
-func (f *flight) pumpHeld(h *hold) {}
 
 // resume serves a 2026-07-28 client's retry of a held call.
 func (v *view) resume(ctx context.Context, c *caller, m *message, o out, state string) {
@@ -204,8 +205,9 @@ func (v *view) resume(ctx context.Context, c *caller, m *message, o out, state s
 		f.hold = nh
 		f.mu.Unlock()
 		nh.expires = time.AfterFunc(holdTTL, func() { t.drop(nh.id, "the client did not come back with the answers") })
-		f.answerHold(nh, missing)
-		return
+		if f.answerHold(nh, missing) {
+			return
+		}
 	}
 	stop := context.AfterFunc(ctx, func() {
 		if !f.held() {

@@ -368,3 +368,62 @@ func TestServerRequestOutsideACall(t *testing.T) {
 		return strings.Contains(string(res), "file:///from/the/get/stream")
 	})
 }
+
+// TestHeldCalls: a 2025 server's request during a 2026-07-28 client's call
+// ends that request with an input-required result; the retry with the
+// answers gets the result; a requestState the client altered is refused;
+// and a client that cannot answer gets the call's own end, never a hang.
+func TestHeldCalls(t *testing.T) {
+	h := startHub(t, settingsJSON(map[string]any{"ev": stdioTarget(testpeers.EverythingStdioTarget(t))}))
+	h.waitConnected("ev")
+	url := h.base + "/mcp/ev"
+	withCaps := func(caps, extra string) string {
+		return `"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":` + caps + `,"io.modelcontextprotocol/clientInfo":{"name":"raw","version":"1"}}` + extra
+	}
+	hdr := map[string]string{"Mcp-Method": "tools/call", "Mcp-Name": "trigger-sampling-request"}
+	first := `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"trigger-sampling-request","arguments":{"prompt":"2+2?"},` + withCaps(`{"sampling":{}}`, "") + `}}`
+	_, msgs := modernPost(t, url, first, hdr)
+	var ir struct {
+		Result struct {
+			ResultType    string                     `json:"resultType"`
+			InputRequests map[string]json.RawMessage `json:"inputRequests"`
+			RequestState  string                     `json:"requestState"`
+		} `json:"result"`
+	}
+	if len(msgs) != 1 || json.Unmarshal(msgs[0], &ir) != nil || ir.Result.ResultType != "input_required" || len(ir.Result.InputRequests) != 1 {
+		t.Fatalf("want an input-required result for the server's sampling request: %s", msgs)
+	}
+	var key string
+	for k := range ir.Result.InputRequests {
+		key = k
+	}
+	retry := func(id int, state string) []json.RawMessage {
+		answers := fmt.Sprintf(`,"inputResponses":{%q:{"role":"assistant","content":{"type":"text","text":"four"},"model":"m"}},"requestState":%q`, key, state)
+		_, msgs := modernPost(t, url, fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"trigger-sampling-request","arguments":{"prompt":"2+2?"},`, id)+withCaps(`{"sampling":{}}`, answers)+`}}`, hdr)
+		return msgs
+	}
+	tampered := ir.Result.RequestState[:len(ir.Result.RequestState)-2] + "xx"
+	if msgs := retry(2, tampered); len(msgs) != 1 || !strings.Contains(string(msgs[0]), "-32602") || !strings.Contains(string(msgs[0]), "altered") {
+		t.Errorf("a tampered requestState: %s", msgs)
+	}
+	if msgs := retry(3, ir.Result.RequestState); len(msgs) != 1 || !strings.Contains(string(msgs[0]), "four") || !strings.Contains(string(msgs[0]), `"resultType":"complete"`) {
+		t.Errorf("the retry with the answer: %s", msgs)
+	}
+	if msgs := retry(4, ir.Result.RequestState); len(msgs) != 1 || !strings.Contains(string(msgs[0]), "is over") {
+		t.Errorf("a requestState used twice: %s", msgs)
+	}
+	// A client without sampling: the server is told, and the call ends.
+	done := make(chan []json.RawMessage, 1)
+	go func() {
+		_, msgs := modernPost(t, url, `{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"trigger-sampling-request","arguments":{"prompt":"2+2?"},`+withCaps(`{}`, "")+`}}`, hdr)
+		done <- msgs
+	}()
+	select {
+	case msgs := <-done:
+		if len(msgs) != 1 || strings.Contains(string(msgs[0]), "input_required") {
+			t.Errorf("a client without sampling: %s", msgs)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("a client without sampling waited for ever")
+	}
+}
