@@ -263,15 +263,22 @@ func (h *Hub) bearerAllowed(r *http.Request, st *settings.Settings) bool {
 		if name == "" {
 			return false // the global route and the API need a key for everything
 		}
-		if k.AccessType == "servers" || k.AccessType == "custom" {
-			if slices.Contains(k.AllowedServers, name) {
-				return true
-			}
+		// Ask what the route serves, not what its name looks like: the name
+		// is only a key into the route table, which says whether a server or
+		// a group answers there (issue 11: a server key once reached a group
+		// of the server's name).
+		v := h.routes.Load().byName[name]
+		if v == nil {
+			return false
 		}
-		if k.AccessType == "groups" || k.AccessType == "custom" {
-			if g := st.FindGroup(name); g != nil && (slices.Contains(k.AllowedGroups, g.ID) || slices.Contains(k.AllowedGroups, g.Name)) {
-				return true
-			}
+		kind, id, _ := strings.Cut(v.key, "/")
+		switch kind {
+		case "server":
+			return (k.AccessType == "servers" || k.AccessType == "custom") && slices.Contains(k.AllowedServers, id)
+		case "group":
+			g := groupByKey(st, id)
+			return (k.AccessType == "groups" || k.AccessType == "custom") && g != nil &&
+				(g.ID != "" && slices.Contains(k.AllowedGroups, g.ID) || g.Name != "" && slices.Contains(k.AllowedGroups, g.Name))
 		}
 		return false
 	}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/http"
 	"slices"
 	"strings"
 	"syscall"
@@ -624,6 +625,75 @@ func TestProtection(t *testing.T) {
 		got, err := postRawHeaders(h.base+c.path, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"x","version":"1"}}}`, map[string]string{"Authorization": "Bearer " + c.key})
 		if err != nil || got != c.want {
 			t.Errorf("POST %s with %s: %d %v, want %d", c.path, c.key, got, err, c.want)
+		}
+	}
+}
+
+// TestRouteKeyMatrix: a bearer key opens what the route serves, not what
+// its name looks like. A server key naming a group (or a group key naming a
+// server) opens nothing; every route is tried with every key (issue 11).
+func TestRouteKeyMatrix(t *testing.T) {
+	servers := map[string]any{"a": stdioServer(testServerBin, "stdio"), "b": stdioServer(testServerBin, "stdio")}
+	key := func(token, access string, srv, grp []any) map[string]any {
+		return map[string]any{"id": token, "name": token, "token": token, "enabled": true, "accessType": access, "allowedServers": srv, "allowedGroups": grp}
+	}
+	h := startHub(t, settingsJSON(servers, map[string]any{
+		"groups": []any{
+			map[string]any{"id": "g1", "name": "team", "servers": []any{"a", "b"}},
+			map[string]any{"id": "g2", "name": "solo", "servers": []any{"b"}},
+		},
+		"bearerKeys": []any{
+			key("k-all", "all", nil, nil),
+			key("k-srv-a", "servers", []any{"a"}, nil),
+			key("k-srv-team", "servers", []any{"team", "g1"}, nil),
+			key("k-grp-team", "groups", nil, []any{"team"}),
+			key("k-grp-g2", "groups", nil, []any{"g2"}),
+			key("k-grp-a", "groups", nil, []any{"a"}),
+			key("k-custom", "custom", []any{"b"}, []any{"team"}),
+		},
+	}))
+	h.waitConnected("a", "b")
+	routes := []string{"/mcp", "/mcp/a", "/mcp/b", "/mcp/team", "/mcp/g1", "/mcp/solo", "/mcp/g2", "/sse/a", "/api/servers"}
+	// opens lists, per key, the routes it opens; every other route is 401.
+	opens := map[string][]string{
+		"k-all":      routes,
+		"k-srv-a":    {"/mcp/a", "/sse/a"},
+		"k-srv-team": nil,
+		"k-grp-team": {"/mcp/team", "/mcp/g1"},
+		"k-grp-g2":   {"/mcp/solo", "/mcp/g2"},
+		"k-grp-a":    nil,
+		"k-custom":   {"/mcp/b", "/mcp/team", "/mcp/g1"},
+		"":           nil,
+		"k-unknown":  nil,
+	}
+	initialize := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"x","version":"1"}}}`
+	for k, open := range opens {
+		for _, route := range routes {
+			method, body := "POST", initialize
+			if !strings.HasPrefix(route, "/mcp") {
+				method, body = "GET", ""
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			req, _ := http.NewRequestWithContext(ctx, method, h.base+route, strings.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Accept", "application/json, text/event-stream")
+			if k != "" {
+				req.Header.Set("Authorization", "Bearer "+k)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				cancel()
+				t.Fatalf("%s %s: %v", method, route, err)
+			}
+			resp.Body.Close() // the headers are the answer; an SSE stream ends here
+			cancel()
+			want := http.StatusUnauthorized
+			if slices.Contains(open, route) {
+				want = http.StatusOK
+			}
+			if resp.StatusCode != want {
+				t.Errorf("%s %s with key %q: %d, want %d", method, route, k, resp.StatusCode, want)
+			}
 		}
 	}
 }

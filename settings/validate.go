@@ -123,13 +123,46 @@ func (s *Settings) validate(path string, data []byte) []*Error {
 	default:
 		fatal = append(fatal, at(fmt.Errorf("secretStore %q: want auto, keychain or file", s.SecretStore()), "", "systemConfig", "secretStore"))
 	}
+	fatal = append(fatal, s.checkRouteNames(at)...)
+	if data != nil {
+		s.Warnings = warnings(path, data, pos)
+	}
+	return fatal
+}
+
+// checkRouteNames makes sure every name under /mcp/{name} means one thing: a
+// server's name, a group's id and a group's name never coincide. Were a
+// group allowed a server's name, /mcp/{name} would serve the group while a
+// bearer key scoped to the server would seem to cover it (issue 11).
+func (s *Settings) checkRouteNames(at func(err error, server string, keys ...string) *Error) []*Error {
+	var fatal []*Error
+	taken := map[string]string{} // route name → what it names, for the message
+	for _, name := range s.ServerNames() {
+		taken[name] = fmt.Sprintf("server %q", name)
+	}
 	for i, g := range s.Groups {
 		if g == nil || (g.ID == "" && g.Name == "") {
 			fatal = append(fatal, at(fmt.Errorf("group %d needs an id or a name", i+1), "", "groups"))
+			continue
 		}
-	}
-	if data != nil {
-		s.Warnings = warnings(path, data, pos)
+		what := fmt.Sprintf("group %d", i+1)
+		if g.Name != "" {
+			what = fmt.Sprintf("group %d (%q)", i+1, g.Name)
+		}
+		names := []string{g.ID}
+		if g.Name != g.ID {
+			names = append(names, g.Name) // a group may use one word for both
+		}
+		for _, name := range names {
+			if name == "" {
+				continue
+			}
+			if other, ok := taken[name]; ok {
+				fatal = append(fatal, at(fmt.Errorf("%s and %s share the name %q, so /mcp/%s would mean either: rename one of them", other, what, name, name), "", "groups"))
+				continue
+			}
+			taken[name] = what
+		}
 	}
 	return fatal
 }

@@ -22,6 +22,10 @@ func TestFatalErrors(t *testing.T) {
 		{"systemConfig of the wrong type", "{\"mcpServers\": {},\n \"systemConfig\": {\"routing\": {\"enableGlobalRoute\": \"yes\"}}}", []string{":2:", "enableGlobalRoute", "want true or false"}},
 		{"bad secret store", "{\"mcpServers\": {}, \"systemConfig\": {\"secretStore\": \"vault\"}}", []string{"secretStore \"vault\"", "want auto, keychain or file"}},
 		{"group without a name", "{\"mcpServers\": {}, \"groups\": [{\"servers\": []}]}", []string{"group 1 needs an id or a name"}},
+		{"group named as a server", "{\"mcpServers\": {\"shared\": {\"command\": \"x\"}}, \"groups\": [{\"id\": \"g1\", \"name\": \"shared\"}]}", []string{`server "shared" and group 1 ("shared") share the name "shared"`, "rename one of them"}},
+		{"group id of a server's name", "{\"mcpServers\": {\"shared\": {\"command\": \"x\"}}, \"groups\": [{\"id\": \"shared\", \"name\": \"team\"}]}", []string{`server "shared" and group 1 ("team") share the name "shared"`}},
+		{"two groups of one name", "{\"mcpServers\": {}, \"groups\": [{\"id\": \"a\", \"name\": \"team\"}, {\"id\": \"b\", \"name\": \"team\"}]}", []string{`group 1 ("team") and group 2 ("team") share the name "team"`}},
+		{"a group id another's name", "{\"mcpServers\": {}, \"groups\": [{\"id\": \"a\", \"name\": \"team\"}, {\"id\": \"team\", \"name\": \"other\"}]}", []string{`group 1 ("team") and group 2 ("other") share the name "team"`}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -321,4 +325,18 @@ func countLines(want []string) int {
 		}
 	}
 	return n
+}
+
+// TestRouteNamesDistinct: a group may use one word as its id and its name,
+// and servers and groups of different names load.
+func TestRouteNamesDistinct(t *testing.T) {
+	file := `{"mcpServers": {"a": {"command": "x"}, "b": {"command": "y"}},
+	 "groups": [{"id": "team", "name": "team", "servers": ["a"]}, {"id": "g2", "name": "other", "servers": ["a", "b"]}]}`
+	s, err := Parse("mcp_settings.json", []byte(file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Groups) != 2 {
+		t.Fatalf("groups %d, want 2", len(s.Groups))
+	}
 }
