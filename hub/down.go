@@ -248,9 +248,14 @@ func readMessageBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
+		var slow *slowBodyError
+		switch {
+		case errors.As(err, &tooBig):
 			writeRPCError(w, http.StatusRequestEntityTooLarge, nil, newError(codeInvalidRequest, "the message is larger than mcptray accepts ("+strconv.Itoa(maxRequestBody>>20)+" MiB)"))
-		} else {
+		case errors.As(err, &slow):
+			w.Header().Set("Connection", "close")
+			writeRPCError(w, http.StatusRequestTimeout, nil, newError(codeInvalidRequest, slow.Error()))
+		default:
 			writeRPCError(w, http.StatusBadRequest, nil, newError(codeInvalidRequest, "cannot read the request: "+err.Error()))
 		}
 		return nil, false

@@ -35,6 +35,15 @@ const DefaultListen = "127.0.0.1:3000"
 // server's options.timeout says otherwise.
 const DefaultCallTimeout = 60 * time.Second
 
+// DefaultBodyTimeout bounds how long a client may take to send a request's
+// body; DefaultIdleTimeout closes a keep-alive connection that carries no
+// request for that long. Neither cuts a response: event streams and long
+// calls run as long as they need (issue 11).
+const (
+	DefaultBodyTimeout = 30 * time.Second
+	DefaultIdleTimeout = 2 * time.Minute
+)
+
 // Config is what a Hub is made from.
 type Config struct {
 	Settings    *settings.Store // required
@@ -42,6 +51,8 @@ type Config struct {
 	Logger      *slog.Logger    // slog.Default() when nil
 	Version     string          // reported to clients and servers
 	CallTimeout time.Duration   // DefaultCallTimeout when 0
+	BodyTimeout time.Duration   // DefaultBodyTimeout when 0
+	IdleTimeout time.Duration   // DefaultIdleTimeout when 0
 	// LookupEnv expands ${VAR} in the settings; os.LookupEnv when nil.
 	LookupEnv func(string) (string, bool)
 	// Auth runs OAuth for HTTP servers; without it, a server that asks
@@ -58,6 +69,8 @@ type Hub struct {
 	log         *slog.Logger
 	version     string
 	callTimeout time.Duration
+	bodyTimeout time.Duration
+	idleTimeout time.Duration
 	lookupEnv   func(string) (string, bool)
 	auth        Auth
 	secrets     SecretStore
@@ -118,6 +131,12 @@ func New(cfg Config) (*Hub, error) {
 	if cfg.CallTimeout <= 0 {
 		cfg.CallTimeout = DefaultCallTimeout
 	}
+	if cfg.BodyTimeout <= 0 {
+		cfg.BodyTimeout = DefaultBodyTimeout
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
 	if cfg.LookupEnv == nil {
 		cfg.LookupEnv = os.LookupEnv
 	}
@@ -130,6 +149,8 @@ func New(cfg Config) (*Hub, error) {
 		log:           cfg.Logger,
 		version:       cfg.Version,
 		callTimeout:   cfg.CallTimeout,
+		bodyTimeout:   cfg.BodyTimeout,
+		idleTimeout:   cfg.IdleTimeout,
 		lookupEnv:     cfg.LookupEnv,
 		upstreams:     map[string]*upstream{},
 		views:         map[string]*view{},
@@ -162,6 +183,9 @@ func (h *Hub) Run(ctx context.Context) error {
 	srv := &http.Server{
 		Handler:           h.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
+		// No ReadTimeout or WriteTimeout: they would cut event streams and
+		// long calls. protect bounds each request's body instead.
+		IdleTimeout: h.idleTimeout,
 		ErrorLog:          slog.NewLogLogger(h.log.Handler(), slog.LevelDebug),
 	}
 	// Streams (SSE, the streamable GET) end with this context, so that a
