@@ -186,7 +186,7 @@ func (h *Hub) Run(ctx context.Context) error {
 		// No ReadTimeout or WriteTimeout: they would cut event streams and
 		// long calls. protect bounds each request's body instead.
 		IdleTimeout: h.idleTimeout,
-		ErrorLog:          slog.NewLogLogger(h.log.Handler(), slog.LevelDebug),
+		ErrorLog:    slog.NewLogLogger(h.log.Handler(), slog.LevelDebug),
 	}
 	// Streams (SSE, the streamable GET) end with this context, so that a
 	// shutdown does not wait for clients to hang up.
