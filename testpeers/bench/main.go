@@ -52,6 +52,9 @@ var (
 	tool       = flag.String("tool", "fast-echo", "the tool -target calls")
 	clients    = flag.Int("clients", 16, "concurrent clients of -target")
 	proxyTo    = flag.String("proxy", "", "run as a reverse proxy to this URL (the benchmark starts itself so)")
+	only       = flag.String("only", "", "run one part: throughput, idle, start or memory")
+	sessionsN  = flag.Int("sessions", 20000, "sessions the memory test opens and never closes")
+	resultMiB  = flag.Int("result-mib", 50, "size of the large result of the memory test")
 )
 
 // started are the processes the benchmark runs, stopped even when it fails.
@@ -86,79 +89,15 @@ func main() {
 	mcptray := build(tmp, "mcptray", "./app")
 	testserver := build(tmp, "testserver", "./testpeers/goserver")
 
-	// The same fast upstream, over streamable HTTP, for both ways.
-	up, upPort := startProcess(testserver, []string{"http", "127.0.0.1:0"}, nil)
-	defer stop(up)
-	upURL := fmt.Sprintf("http://127.0.0.1:%d/mcp", upPort)
-	if os.Getenv("BENCH_DEBUG") != "" {
-		log.Printf("upstream %s", upURL)
-	}
-
-	fmt.Printf("a plain net/http round trip on loopback between two processes on this machine: p50 %v\n\n", loopbackRTT(testserver).Round(time.Microsecond))
-
-	self, err := os.Executable()
-	if err != nil {
-		fatal(err)
-	}
-	proxy, proxyPort := startProcess(self, []string{"-proxy", upURL}, nil)
-	defer stop(proxy)
-	proxyURL := fmt.Sprintf("http://127.0.0.1:%d/mcp", proxyPort)
-	h := startHub(tmp, mcptray, "throughput", map[string]any{"fast": map[string]any{"url": upURL}})
-	waitConnected(h.base, 1)
-	fmt.Printf("tools/call of an echo tool over streamable HTTP, %v per run, one session (2025) or none (2026) per client\n\n", *duration)
-	fmt.Printf("%-8s %-11s %-28s %10s %10s %10s %7s\n", "clients", "revision", "path", "calls/s", "p50", "p99", "failed")
-	for _, rev := range []string{"2025-11-25", "2026-07-28"} {
-		for _, conc := range []int{1, 16} {
-			direct := rawLoad(upURL, "echo", rev, conc)
-			viaProxy := rawLoad(proxyURL, "echo", rev, conc)
-			viaHub := rawLoad(h.base+"/mcp/fast", "echo", rev, conc)
-			direct.printRev(conc, rev, "direct")
-			viaProxy.printRev(conc, rev, "reverse proxy")
-			viaHub.printRev(conc, rev, "hub (/mcp/fast)")
-			fmt.Printf("%-8d %-11s %-28s %9.0f%% %10s %10s\n\n", conc, rev, "hub/proxy", 100*viaHub.rate/viaProxy.rate,
-				"+"+(viaHub.p50-viaProxy.p50).Round(time.Microsecond).String(), "+"+(viaHub.p99-viaProxy.p99).Round(time.Microsecond).String())
+	parts := []struct {
+		name string
+		run  func(tmp, mcptray, testserver string)
+	}{{"throughput", throughput}, {"idle", idle}, {"start", start}, {"memory", memory}}
+	for _, p := range parts {
+		if *only == "" || *only == p.name {
+			p.run(tmp, mcptray, testserver)
 		}
 	}
-	stop(h.cmd)
-
-	h = startHub(tmp, mcptray, "stdio", map[string]any{"fast": map[string]any{"command": testserver, "args": []string{"stdio"}}})
-	waitConnected(h.base, 1)
-	for _, conc := range []int{1, 16} {
-		compare(conc, "stdio upstream", loadStdio(testserver, conc), load(h.base+"/mcp", "fast-echo", conc))
-	}
-	stop(h.cmd)
-
-	// Idle memory with stdio upstreams.
-	servers := map[string]any{}
-	for i := range *idleN {
-		servers[fmt.Sprintf("s%02d", i)] = map[string]any{"command": testserver, "args": []string{"stdio"}}
-	}
-	h = startHub(tmp, mcptray, "idle", servers)
-	waitConnected(h.base, *idleN)
-	time.Sleep(3 * time.Second)
-	rss := rssKiB(h.cmd.Process.Pid)
-	stop(h.cmd)
-	fmt.Printf("resident memory of the hub, idle, %d stdio upstreams: %.1f MiB\n\n", *idleN, float64(rss)/1024)
-
-	// Start: 50 upstreams through the hub, against the slowest of them.
-	env := []string{"MCPTRAY_TESTSERVER_DELAY=" + startDelay.String()}
-	alone, perServer := singleStart(testserver, env)
-	servers = map[string]any{}
-	for i := range *startN {
-		servers[fmt.Sprintf("s%02d", i)] = map[string]any{"command": testserver, "args": []string{"stdio"}, "env": map[string]string{"MCPTRAY_TESTSERVER_DELAY": startDelay.String()}}
-	}
-	began := time.Now()
-	h = startHub(tmp, mcptray, "start", servers)
-	want := *startN * perServer
-	for countTools(h.base) < want {
-		time.Sleep(5 * time.Millisecond)
-	}
-	all := time.Since(began)
-	slowest := slowestConnect(h.base)
-	stop(h.cmd)
-	fmt.Printf("start of %d stdio upstreams that each take %v to start (%v alone, handshake and list included):\n", *startN, *startDelay, alone.Round(time.Millisecond))
-	fmt.Printf("  the slowest of them, started together: %v; from the hub's start until every tool is listed: %v (%.2f×)\n",
-		slowest.Round(time.Millisecond), all.Round(time.Millisecond), float64(all)/float64(slowest))
 }
 
 // compare prints a run straight to the upstream and one through the hub.
@@ -608,4 +547,190 @@ func rssKiB(pid int) int {
 		}
 	}
 	return 0
+}
+
+// throughput compares calls straight to an upstream, through a reverse
+// proxy and through the hub, over streamable HTTP and stdio.
+func throughput(tmp, mcptray, testserver string) {
+	// The same fast upstream, over streamable HTTP, for both ways.
+	up, upPort := startProcess(testserver, []string{"http", "127.0.0.1:0"}, nil)
+	defer stop(up)
+	upURL := fmt.Sprintf("http://127.0.0.1:%d/mcp", upPort)
+	if os.Getenv("BENCH_DEBUG") != "" {
+		log.Printf("upstream %s", upURL)
+	}
+
+	fmt.Printf("a plain net/http round trip on loopback between two processes on this machine: p50 %v\n\n", loopbackRTT(testserver).Round(time.Microsecond))
+
+	self, err := os.Executable()
+	if err != nil {
+		fatal(err)
+	}
+	proxy, proxyPort := startProcess(self, []string{"-proxy", upURL}, nil)
+	defer stop(proxy)
+	proxyURL := fmt.Sprintf("http://127.0.0.1:%d/mcp", proxyPort)
+	h := startHub(tmp, mcptray, "throughput", map[string]any{"fast": map[string]any{"url": upURL}})
+	waitConnected(h.base, 1)
+	fmt.Printf("tools/call of an echo tool over streamable HTTP, %v per run, one session (2025) or none (2026) per client\n\n", *duration)
+	fmt.Printf("%-8s %-11s %-28s %10s %10s %10s %7s\n", "clients", "revision", "path", "calls/s", "p50", "p99", "failed")
+	for _, rev := range []string{"2025-11-25", "2026-07-28"} {
+		for _, conc := range []int{1, 16} {
+			direct := rawLoad(upURL, "echo", rev, conc)
+			viaProxy := rawLoad(proxyURL, "echo", rev, conc)
+			viaHub := rawLoad(h.base+"/mcp/fast", "echo", rev, conc)
+			direct.printRev(conc, rev, "direct")
+			viaProxy.printRev(conc, rev, "reverse proxy")
+			viaHub.printRev(conc, rev, "hub (/mcp/fast)")
+			fmt.Printf("%-8d %-11s %-28s %9.0f%% %10s %10s\n\n", conc, rev, "hub/proxy", 100*viaHub.rate/viaProxy.rate,
+				"+"+(viaHub.p50-viaProxy.p50).Round(time.Microsecond).String(), "+"+(viaHub.p99-viaProxy.p99).Round(time.Microsecond).String())
+		}
+	}
+	stop(h.cmd)
+
+	h = startHub(tmp, mcptray, "stdio", map[string]any{"fast": map[string]any{"command": testserver, "args": []string{"stdio"}}})
+	waitConnected(h.base, 1)
+	for _, conc := range []int{1, 16} {
+		compare(conc, "stdio upstream", loadStdio(testserver, conc), load(h.base+"/mcp", "fast-echo", conc))
+	}
+	stop(h.cmd)
+}
+
+// idle measures the hub's memory with stdio upstreams and nothing to do.
+func idle(tmp, mcptray, testserver string) {
+	servers := map[string]any{}
+	for i := range *idleN {
+		servers[fmt.Sprintf("s%02d", i)] = map[string]any{"command": testserver, "args": []string{"stdio"}}
+	}
+	h := startHub(tmp, mcptray, "idle", servers)
+	waitConnected(h.base, *idleN)
+	time.Sleep(3 * time.Second)
+	rss := rssKiB(h.cmd.Process.Pid)
+	stop(h.cmd)
+	fmt.Printf("resident memory of the hub, idle, %d stdio upstreams: %.1f MiB\n\n", *idleN, float64(rss)/1024)
+}
+
+// start times 50 upstreams through the hub, against the slowest of them.
+func start(tmp, mcptray, testserver string) {
+	env := []string{"MCPTRAY_TESTSERVER_DELAY=" + startDelay.String()}
+	alone, perServer := singleStart(testserver, env)
+	servers := map[string]any{}
+	for i := range *startN {
+		servers[fmt.Sprintf("s%02d", i)] = map[string]any{"command": testserver, "args": []string{"stdio"}, "env": map[string]string{"MCPTRAY_TESTSERVER_DELAY": startDelay.String()}}
+	}
+	began := time.Now()
+	h := startHub(tmp, mcptray, "start", servers)
+	want := *startN * perServer
+	for countTools(h.base) < want {
+		time.Sleep(5 * time.Millisecond)
+	}
+	all := time.Since(began)
+	slowest := slowestConnect(h.base)
+	stop(h.cmd)
+	fmt.Printf("start of %d stdio upstreams that each take %v to start (%v alone, handshake and list included):\n", *startN, *startDelay, alone.Round(time.Millisecond))
+	fmt.Printf("  the slowest of them, started together: %v; from the hub's start until every tool is listed: %v (%.2f×)\n\n",
+		slowest.Round(time.Millisecond), all.Round(time.Millisecond), float64(all)/float64(slowest))
+}
+
+// memory measures what sessions and a large result cost the hub: its
+// resident memory idle, with -sessions sessions opened and never closed
+// (the hub keeps at most 10,000, closing the oldest idle ones), and before,
+// during (the peak, sampled every 5 ms) and after a -result-mib result
+// passes, from an HTTP and from a stdio upstream.
+func memory(tmp, mcptray, testserver string) {
+	up, upPort := startProcess(testserver, []string{"http", "127.0.0.1:0"}, nil)
+	defer stop(up)
+	h := startHub(tmp, mcptray, "memory", map[string]any{
+		"web":   map[string]any{"url": fmt.Sprintf("http://127.0.0.1:%d/mcp", upPort)},
+		"local": map[string]any{"command": testserver, "args": []string{"stdio"}},
+	})
+	defer stop(h.cmd)
+	waitConnected(h.base, 2)
+	pid := h.cmd.Process.Pid
+	time.Sleep(2 * time.Second)
+	mib := func(kib int) string { return fmt.Sprintf("%.1f MiB", float64(kib)/1024) }
+	idleRSS := rssKiB(pid)
+	fmt.Printf("resident memory of the hub (2 upstreams): idle %s\n", mib(idleRSS))
+
+	// Sessions, opened by 16 clients at once and left open.
+	var opened sync.WaitGroup
+	next := make(chan int)
+	marks := map[int]int{} // sessions opened → RSS
+	for range 16 {
+		opened.Go(func() {
+			for range next {
+				if _, err := newRawClient(h.base+"/mcp/web", "2025-11-25"); err != nil {
+					fatal(err)
+				}
+			}
+		})
+	}
+	for i := 1; i <= *sessionsN; i++ {
+		next <- i
+		if i%5000 == 0 {
+			marks[i] = rssKiB(pid)
+		}
+	}
+	close(next)
+	opened.Wait()
+	withSessions := rssKiB(pid)
+	for i := 5000; i <= *sessionsN; i += 5000 {
+		fmt.Printf("  %6d sessions opened: %s (+%.2f KiB a session)\n", i, mib(marks[i]), float64(marks[i]-idleRSS)/float64(min(i, 10000)))
+	}
+	fmt.Printf("  all %d opened and idle: %s\n", *sessionsN, mib(withSessions))
+
+	// A large result from each upstream, read by a client that discards it.
+	for _, path := range []string{"/mcp/web", "/mcp/local"} {
+		c, err := newRawClient(h.base+path, "2025-11-25")
+		if err != nil {
+			fatal(err)
+		}
+		time.Sleep(2 * time.Second) // what the sessions left settles
+		before := rssKiB(pid)
+		peak := before
+		done := make(chan struct{})
+		sampled := make(chan struct{})
+		go func() {
+			defer close(sampled)
+			t := time.NewTicker(5 * time.Millisecond)
+			defer t.Stop()
+			for {
+				select {
+				case <-done:
+					return
+				case <-t.C:
+					peak = max(peak, rssKiB(pid))
+				}
+			}
+		}()
+		began := time.Now()
+		n := c.callDiscard("huge", fmt.Sprintf(`{"mib":%d}`, *resultMiB))
+		took := time.Since(began)
+		close(done)
+		<-sampled
+		peak = max(peak, rssKiB(pid))
+		at := func(d time.Duration) int { time.Sleep(d); return rssKiB(pid) }
+		after1 := at(time.Second)
+		after10 := at(9 * time.Second)
+		after30 := at(20 * time.Second)
+		fmt.Printf("  a %d MiB result from %s (%d bytes in %v): before %s, peak %s (+%s), after 1 s %s, 10 s %s, 30 s %s\n",
+			*resultMiB, path, n, took.Round(time.Millisecond), mib(before), mib(peak), mib(peak-before), mib(after1), mib(after10), mib(after30))
+	}
+	fmt.Println()
+}
+
+// callDiscard calls tool with args and counts the bytes of the answer
+// without keeping them.
+func (c *rawClient) callDiscard(tool, args string) int64 {
+	c.id++
+	body := `{"jsonrpc":"2.0","id":` + strconv.Itoa(c.id) + `,"method":"tools/call","params":{"name":"` + tool + `","arguments":` + args + `}}`
+	resp, err := c.post("tools/call", tool, body)
+	if err != nil {
+		fatal(err)
+	}
+	defer resp.Body.Close()
+	n, err := io.Copy(io.Discard, resp.Body)
+	if err != nil || resp.StatusCode != 200 {
+		fatalf("%s: %d %v", tool, resp.StatusCode, err)
+	}
+	return n
 }
