@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net"
 	"net/http"
 	"net/url"
@@ -218,39 +219,64 @@ func (s *server) discoverServer(ctx context.Context, d *discovery, legacy bool) 
 	return nil
 }
 
+// maxMetadataRedirects bounds the redirects a metadata GET follows.
+const maxMetadataRedirects = 5
+
 // fetchJSON GETs a metadata document. It reports false (and no error) when
-// there is none at url, so that discovery tries the next place.
+// there is none at url, so that discovery tries the next place: an error
+// status, or a page that is not JSON (a web app answering every path).
+// It follows a few redirects (each to an https URL, or loopback), and
+// refuses a loop, and a document that says it is JSON but is not.
 func (s *server) fetchJSON(ctx context.Context, u string, out any) (bool, error) {
-	if err := checkSecureURL(u); err != nil {
-		return false, fmt.Errorf("%w: %w", ErrDiscovery, err)
-	}
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return false, fmt.Errorf("%w: %w", ErrDiscovery, err)
+	at := u
+	for hops := 0; ; hops++ {
+		if err := checkSecureURL(at); err != nil {
+			return false, fmt.Errorf("%w: %w", ErrDiscovery, err)
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, at, nil)
+		if err != nil {
+			return false, fmt.Errorf("%w: %w", ErrDiscovery, err)
+		}
+		req.Header.Set("Accept", "application/json")
+		req.Header.Set("MCP-Protocol-Version", "2025-11-25")
+		resp, err := s.m.http.Do(req)
+		if err != nil {
+			s.event("warn", "GET "+at+": "+err.Error())
+			return false, fmt.Errorf("%w: %s: %w", ErrDiscovery, at, err)
+		}
+		body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		resp.Body.Close()
+		if err != nil {
+			return false, fmt.Errorf("%w: %s: %w", ErrDiscovery, at, err)
+		}
+		if loc := resp.Header.Get("Location"); resp.StatusCode >= 300 && resp.StatusCode < 400 && loc != "" {
+			next, err := req.URL.Parse(loc)
+			if err != nil {
+				return false, fmt.Errorf("%w: %s redirects to %q: %w", ErrDiscovery, at, loc, err)
+			}
+			if hops+1 >= maxMetadataRedirects {
+				return false, fmt.Errorf("%w: %s redirects in a loop (%d redirects)", ErrDiscovery, u, hops+1)
+			}
+			s.event("info", fmt.Sprintf("GET %s: %d, to %s", at, resp.StatusCode, next))
+			at = next.String()
+			continue
+		}
+		if resp.StatusCode != http.StatusOK {
+			s.event("info", fmt.Sprintf("GET %s: %d", at, resp.StatusCode))
+			return false, nil
+		}
+		if err := json.Unmarshal(body, out); err != nil {
+			mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+			if mt == "application/json" || strings.HasSuffix(mt, "+json") {
+				return false, fmt.Errorf("%w: %s answered JSON that cannot be read: %w", ErrDiscovery, at, err)
+			}
+			s.event("warn", "GET "+at+": not JSON metadata ("+mt+")")
+			return false, nil
+		}
+		return true, nil
 	}
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("MCP-Protocol-Version", "2025-11-25")
-	resp, err := s.m.http.Do(req)
-	if err != nil {
-		s.event("warn", "GET "+u+": "+err.Error())
-		return false, fmt.Errorf("%w: %s: %w", ErrDiscovery, u, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return false, fmt.Errorf("%w: %s: %w", ErrDiscovery, u, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		s.event("info", fmt.Sprintf("GET %s: %d", u, resp.StatusCode))
-		return false, nil
-	}
-	if err := json.Unmarshal(body, out); err != nil {
-		s.event("warn", "GET "+u+": not JSON metadata: "+err.Error())
-		return false, nil
-	}
-	return true, nil
 }
 
 // CanonicalResource is a server URL as RFC 8707 resource identifier, in the

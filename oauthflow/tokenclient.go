@@ -231,21 +231,24 @@ func (s *server) postAs(ctx context.Context, endpoint string, c *client, form ur
 	} else if json.Unmarshal(raw, &body) != nil {
 		a.parsed = false
 	}
+	what := "token endpoint"
+	switch {
+	case form.Has("token"):
+		what = "revocation endpoint"
+	case !form.Has("grant_type"):
+		what = "device authorization endpoint"
+	}
 	// Some servers (GitHub, Slack) answer errors with 200: the body
-	// decides.
-	if body.Error != "" || resp.StatusCode != http.StatusOK {
-		code := body.Error
-		if code == "" {
-			code = http.StatusText(resp.StatusCode)
-		}
-		what := "token endpoint"
-		switch {
-		case form.Has("token"):
-			what = "revocation endpoint"
-		case !form.Has("grant_type"):
-			what = "device authorization endpoint"
-		}
-		return nil, &TokenError{Endpoint: what, Code: code, Description: printable(body.Description), Status: resp.StatusCode}
+	// decides. An answer that is no OAuth error (a redirect, a 5xx, a page
+	// of HTML) is a failure to reach the server, not a refusal: it leaves
+	// the tokens alone.
+	switch {
+	case body.Error != "":
+		return nil, &TokenError{Endpoint: what, Code: printable(body.Error), Description: printable(body.Description), Status: resp.StatusCode}
+	case resp.StatusCode == http.StatusUnauthorized:
+		return nil, &TokenError{Endpoint: what, Code: "invalid_client", Description: "401 Unauthorized without an error code", Status: resp.StatusCode}
+	case resp.StatusCode != http.StatusOK:
+		return nil, fmt.Errorf("the %s answered %d %s, not an OAuth answer", what, resp.StatusCode, http.StatusText(resp.StatusCode))
 	}
 	a.tokens = body.tokenResponse
 	return a, nil
