@@ -49,6 +49,9 @@ func TestBadAuthorizationServerAtSignIn(t *testing.T) {
 			if sum.State != c.state || !strings.Contains(sum.Reason, c.want) {
 				t.Errorf("summary %s %q, want %s with %q", sum.State, sum.Reason, c.state, c.want)
 			}
+			if n := as.metadataHits.Load(); n > 3*maxMetadataRedirects {
+				t.Errorf("%d metadata requests: no bound", n)
+			}
 			_, _ = h.call("s", cfg) // the client retries
 			time.Sleep(100 * time.Millisecond)
 			if n := int(u.tabs.Load()); n != c.tabs {
