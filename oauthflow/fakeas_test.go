@@ -65,6 +65,7 @@ type fakeAS struct {
 	needAudience   bool          // tokens are bound by the audience parameter (Auth0)
 	iatScheme      string        // the scheme the initial access token must come with (Okta: SSWS)
 	endpointsAt    *fakeAS       // its endpoints are served by this other server (Atlassian)
+	cimd           bool          // advertises Client ID Metadata Documents; published ones are addClient'ed by URL
 
 	mu            sync.Mutex // guards the maps and slices below
 	clients       map[string]fakeClient
@@ -259,6 +260,9 @@ func (f *fakeAS) metadata(w http.ResponseWriter, r *http.Request) {
 	}
 	if f.device {
 		m["device_authorization_endpoint"] = e + "/device"
+	}
+	if f.cimd {
+		m["client_id_metadata_document_supported"] = true
 	}
 	if f.scopesSupport != nil {
 		m["scopes_supported"] = f.scopesSupport

@@ -53,13 +53,24 @@ func (l *logBuffer) String() string {
 }
 
 func newHarness(t *testing.T, as *fakeAS) *harness {
+	return newHarnessWith(t, as, nil)
+}
+
+// newHarnessWith is newHarness with the manager's options changed by opt.
+func newHarnessWith(t *testing.T, as *fakeAS, opt func(*Options)) *harness {
 	h := &harness{t: t, as: as, store: &memStore{}, opened: make(chan string, 16), logs: &logBuffer{}}
-	m, err := New(Options{
+	o := Options{
 		Store:       h.store,
 		OpenBrowser: func(_ context.Context, u string) error { h.opened <- u; return nil },
 		Logger:      slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Now:         func() time.Time { return time.Now().Add(time.Duration(h.clock.Load())) },
-	})
+		// No preset matches the test servers unless a test says so.
+		Presets: []Preset{},
+	}
+	if opt != nil {
+		opt(&o)
+	}
+	m, err := New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
