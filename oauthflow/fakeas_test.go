@@ -66,6 +66,8 @@ type fakeAS struct {
 	iatScheme      string        // the scheme the initial access token must come with (Okta: SSWS)
 	endpointsAt    *fakeAS       // its endpoints are served by this other server (Atlassian)
 	cimd           bool          // advertises Client ID Metadata Documents; published ones are addClient'ed by URL
+	basicOnly      bool          // confidential clients authenticate with HTTP Basic only, at every endpoint
+	revokeAuth     atomic.Int32  // revocation requests whose client authenticated
 
 	mu            sync.Mutex // guards the maps and slices below
 	clients       map[string]fakeClient
@@ -179,6 +181,12 @@ func (f *fakeAS) serve(w http.ResponseWriter, r *http.Request) {
 		f.configuration(w, r)
 	case p == "/revoke" && f.revocation:
 		r.ParseForm()
+		if _, ok := f.authClient(r); ok {
+			f.revokeAuth.Add(1)
+		} else if f.basicOnly {
+			f.tokenError(w, "invalid_client")
+			return
+		}
 		f.mu.Lock()
 		f.revoked = append(f.revoked, r.Form.Get("token"))
 		delete(f.refresh, r.Form.Get("token"))
@@ -435,9 +443,13 @@ func (f *fakeAS) authClient(r *http.Request) (fakeClient, bool) {
 		id, _ = url.QueryUnescape(u)
 		secret, _ = url.QueryUnescape(p)
 	}
+	_, _, basic := r.BasicAuth()
 	f.mu.Lock()
 	c, ok := f.clients[id]
 	f.mu.Unlock()
+	if f.basicOnly && c.secret != "" && !basic {
+		return c, false
+	}
 	return c, ok && (c.secret == "" || c.secret == secret)
 }
 
