@@ -527,7 +527,11 @@ func (f *fakeAS) token(w http.ResponseWriter, r *http.Request) {
 		g = old
 	case deviceGrantType:
 		f.mu.Lock()
-		dv := f.deviceCodes[r.Form.Get("device_code")]
+		var dv *fakeDevice
+		if d := f.deviceCodes[r.Form.Get("device_code")]; d != nil {
+			cp := *d
+			dv = &cp
+		}
 		f.mu.Unlock()
 		switch {
 		case dv == nil || dv.client != c.id:

@@ -189,6 +189,10 @@ type Endpoints struct {
 	Authorization string `json:"authorization,omitempty"`
 	Token         string `json:"token,omitempty"`
 	Revocation    string `json:"revocation,omitempty"`
+	// Device is the RFC 8628 device authorization endpoint: where it is
+	// set, a sign-in can go without a browser that reaches mcptray
+	// (Manager.AuthorizeDevice).
+	Device string `json:"device,omitempty"`
 }
 
 // Mirror is what of the summary goes into the settings file's oauth block:

@@ -370,7 +370,7 @@ func (s *server) summary() *Summary {
 	}
 	if s.disc != nil {
 		a := s.disc.as
-		sum.Endpoints = &Endpoints{Authorization: a.AuthorizationEndpoint, Token: a.TokenEndpoint, Revocation: a.RevocationEndpoint}
+		sum.Endpoints = &Endpoints{Authorization: a.AuthorizationEndpoint, Token: a.TokenEndpoint, Revocation: a.RevocationEndpoint, Device: a.DeviceAuthorizationEndpoint}
 		if s.disc.preset != nil {
 			sum.Preset = s.disc.preset.Name
 		}
