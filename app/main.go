@@ -86,8 +86,27 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	var o options
 	fs := o.flags("mcptray "+cmd, stderr)
+	var af authorizeFlags
+	if cmd == "authorize" {
+		fs.BoolVar(&af.paste, "paste", false, "for a browser on another machine: print the URL, then read the address it was sent back to")
+		fs.BoolVar(&af.device, "device", false, "sign in with a code typed in at a URL (RFC 8628), where the server offers it")
+	}
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if cmd == "authorize" && fs.NArg() > 1 {
+		// Flags may follow the name: mcptray authorize NAME --paste.
+		name := fs.Arg(0)
+		if err := fs.Parse(fs.Args()[1:]); err != nil {
+			return 2
+		}
+		if fs.NArg() != 0 {
+			fmt.Fprintln(stderr, "usage: mcptray authorize NAME [--paste | --device]")
+			return 2
+		}
+		args = []string{name}
+	} else {
+		args = fs.Args()
 	}
 	if o.version {
 		fmt.Fprintln(stdout, "mcptray", version)
@@ -100,14 +119,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "status":
 		err = status(o, stdout)
 	case "authorize", "signout":
-		if fs.NArg() != 1 {
+		if len(args) != 1 {
 			fmt.Fprintf(stderr, "usage: mcptray %s NAME\n", cmd)
 			return 2
 		}
 		if cmd == "authorize" {
-			err = authorize(o, fs.Arg(0), stdout)
+			if af.paste && af.device {
+				fmt.Fprintln(stderr, "mcptray authorize: --paste and --device exclude each other")
+				return 2
+			}
+			err = authorize(o, args[0], af, stdin, stdout)
 		} else {
-			err = signout(o, fs.Arg(0), stdout)
+			err = signout(o, args[0], stdout)
 		}
 	default:
 		fmt.Fprintf(stderr, "mcptray: unknown command %q (want status, authorize, signout, or no command to run)\n", cmd)
