@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/mcptray/mcptray/hub"
+	"github.com/mcptray/mcptray/keychain"
 	"github.com/mcptray/mcptray/oauthflow"
 	"github.com/mcptray/mcptray/testpeers"
 )
@@ -236,6 +237,20 @@ func TestHydraThroughTheApp(t *testing.T) {
 	if n := len(a.current().Opened()); n != 2 {
 		t.Errorf("%d browser tabs, want one per server", n)
 	}
+	// The tokens and the RFC 7592 registration token are in the keychain
+	// only.
+	raw, _ := keychainSession.Lookup(keychain.Service, "hydra-app")
+	var b struct {
+		Clients map[string]struct {
+			RegistrationToken string `json:"registrationToken"`
+		} `json:"clients"`
+	}
+	json.Unmarshal([]byte(raw), &b)
+	reg := b.Clients[h.Issuer].RegistrationToken
+	if reg == "" {
+		t.Error("no RFC 7592 registration token kept")
+	}
+	assertNoSecretIn(t, filepath.Dir(a.settings), a.logs.String(), first.Token.AccessToken, first.Token.RefreshToken, last, reg)
 }
 
 // TestUntickedAndDeclinedThroughTheApp: an unticked scope leaves the
