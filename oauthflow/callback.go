@@ -137,10 +137,10 @@ func (m *Manager) CompleteRedirect(ctx context.Context, name, redirectURL string
 		return errors.New("that is not the address the browser was sent back to: it has no code or error in it")
 	}
 	s.mu.Lock()
-	want, _ := url.Parse(s.cfg.RedirectURI)
+	redirect := s.cfg.RedirectURI
 	s.mu.Unlock()
-	if want != nil && u.Path != want.Path {
-		return fmt.Errorf("that address is not mcptray's redirect URI (%s)", s.cfg.RedirectURI)
+	if want, err := url.Parse(redirect); err == nil && u.Path != want.Path {
+		return fmt.Errorf("that address is not mcptray's redirect URI (%s)", redirect)
 	}
 	return m.finishRedirect(ctx, u.Query(), name).err
 }
@@ -297,8 +297,11 @@ func (s *server) complete(ctx context.Context, p *pending, code string) ([]strin
 	}
 	c := p.Client
 	if c == nil {
-		if c, _, err = s.clientFor(ctx, d, nil, false); err != nil {
-			return fail(err.Error())
+		// The client the sign-in was started with, without registering
+		// anything now.
+		var ok bool
+		if c, ok = s.tokenClient(ctx, d, &tokenSet{ClientID: p.ClientID}); !ok {
+			return fail("mcptray's client changed during the sign-in; sign in again")
 		}
 	}
 	if c.ClientID != p.ClientID {
@@ -372,6 +375,7 @@ func (s *server) signedIn(ctx context.Context, id string, tr *tokenResponse, g g
 	}
 	if len(missing) == 0 {
 		s.signInCompletedLocked(id)
+		s.st, s.reason = StateAuthorized, ""
 	}
 	s.mu.Unlock()
 	if len(missing) > 0 {
@@ -386,8 +390,7 @@ func (s *server) signedIn(ctx context.Context, id string, tr *tokenResponse, g g
 		s.mirror()
 		return missing, nil
 	}
-	s.setState(StateAuthorized, "")
-	s.mirror()
+	s.mirror() // tells the hub of the state and the facts
 	s.ended.Notify()
 	s.m.nudge() // the next automatic sign-in, if any
 	return nil, nil

@@ -54,6 +54,9 @@ func (m *Manager) AuthorizeDevice(ctx context.Context, name string) (*SignIn, er
 			s.mu.Unlock()
 			select {
 			case <-st.done:
+				if st.err != nil {
+					return nil, st.err
+				}
 				continue
 			case <-ctx.Done():
 				return nil, ctx.Err()

@@ -325,19 +325,22 @@ func (s *server) signInFailed(id, reason string, missing []string) {
 		si = &cp
 	}
 	si.Status, si.Error, si.Ended, si.Missing = SignInFailed, reason, now, slices.Clone(missing)
-	s.signIn = si
 	working := s.hasWorkingTokenLocked()
+	// The sign-in and the state change together: whoever sees the one
+	// sees the other.
+	s.signIn = si
+	if !working {
+		s.st, s.reason = StateFailed, reason
+		if len(missing) > 0 {
+			s.st = StateNeedsAuthorization
+		}
+	}
 	s.autoBlocked = reason
 	s.mu.Unlock()
 	if working {
 		s.event("error", "sign-in failed (the server keeps working with the token it has): "+reason)
 	} else {
 		s.event("error", "sign-in failed: "+reason)
-		if len(missing) > 0 {
-			s.setState(StateNeedsAuthorization, reason)
-		} else {
-			s.setState(StateFailed, reason)
-		}
 	}
 	s.ended.Notify()
 	s.m.changes.Notify()
