@@ -200,7 +200,7 @@ func (s *server) update(ctx context.Context, f func(b *bundle)) error {
 	f(&next)
 	s.b = &next
 	raw, err := json.Marshal(&next)
-	empty := next.Token == nil && next.Pending == nil && len(next.Clients) == 0 && next.ClientSecret == ""
+	empty := next.Token == nil && next.Pending == nil && len(next.Clients) == 0 && next.ClientSecret == "" && next.StaticIssuer == ""
 	s.mu.Unlock()
 	if err != nil {
 		return err
@@ -291,13 +291,14 @@ func (s *server) pendingOpen() bool {
 	return s.b != nil && s.b.Pending != nil && s.m.now().Sub(s.b.Pending.Created) < pendingTTL || s.device != nil
 }
 
-// hasWorkingToken reports whether the server holds a token it accepted:
-// a sign-in that fails then leaves it working.
+// hasWorkingTokenLocked reports whether the server holds a token it
+// accepted: a sign-in that fails then leaves it working. s.mu must be held.
 func (s *server) hasWorkingTokenLocked() bool {
 	return s.b != nil && s.b.Token != nil && s.st == StateAuthorized
 }
 
-// beginSignIn records a new sign-in for the summary; s.mu must be held.
+// beginSignInLocked records a new sign-in for the summary; s.mu must be
+// held.
 func (s *server) beginSignInLocked(flow string, byUser bool, scopes []string, url string, expires time.Time) *SignIn {
 	si := &SignIn{
 		ID: randomString()[:12], Status: SignInWaiting, Flow: flow, ByUser: byUser,
@@ -347,7 +348,8 @@ func (s *server) signInFailed(id, reason string, missing []string) {
 	s.m.nudge() // the next automatic sign-in of another server, if any
 }
 
-// signInCompleted ends the sign-in id with every scope needed.
+// signInCompletedLocked ends the sign-in id with every scope needed; s.mu
+// must be held.
 func (s *server) signInCompletedLocked(id string) {
 	if si := s.signIn; si != nil && si.ID == id {
 		cp := *si
