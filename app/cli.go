@@ -23,6 +23,7 @@ type cliArgs struct {
 	after []string // after "--": the command of a stdio server to add
 	dash  bool     // there was a "--"
 	add   addFlags
+	auth  authorizeFlags
 }
 
 // addFlags are the flags of `mcptray add`.
@@ -72,7 +73,10 @@ var commands = []command{
 		more: "With no mcptray running, it shows the server's lines of the log file.",
 		run:  func(o options, c cliArgs, stdout, _ io.Writer) error { return serverLogs(o, c.pos[0], stdout) }},
 	{name: "authorize", usage: "NAME", what: "sign in to an OAuth server in your browser", check: nameArg,
-		run: func(o options, c cliArgs, stdout, _ io.Writer) error { return authorize(o, c.pos[0], stdout) }},
+		more: "Flags of authorize:\n  --paste    for a browser on another machine: print the URL, then read the address the browser was sent back to\n  --device   sign in with a code typed in at a URL (RFC 8628), where the server offers it;\n             chosen by itself without a display\n\nIt waits until the sign-in completes, and fails at once when it fails.",
+		run: func(o options, c cliArgs, stdout, _ io.Writer) error {
+			return authorize(o, c.pos[0], c.auth, stdin, stdout)
+		}},
 	{name: "signout", usage: "NAME", what: "revoke and delete a server's tokens", check: nameArg,
 		run: func(o options, c cliArgs, stdout, _ io.Writer) error { return signout(o, c.pos[0], stdout) }},
 	{name: "version", what: "print the version", check: noArgs,
@@ -178,6 +182,8 @@ func parseCommandLine(args []string) (cmd string, o options, c cliArgs, help boo
 	fs.StringVar(&c.add.typ, "type", "", "")
 	fs.Func("header", "", func(v string) error { c.add.headers = append(c.add.headers, v); return nil })
 	fs.Func("env", "", func(v string) error { c.add.env = append(c.add.env, v); return nil })
+	fs.BoolVar(&c.auth.paste, "paste", false, "")
+	fs.BoolVar(&c.auth.device, "device", false, "")
 	var pos []string
 	for {
 		if err := fs.Parse(rest); err != nil {
@@ -251,6 +257,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if c.add.set() && cmd != "add" {
 		return usageError("--type, --header and --env are flags of `mcptray add`")
+	}
+	if (c.auth.paste || c.auth.device) && cmd != "authorize" {
+		return usageError("--paste and --device are flags of `mcptray authorize`")
+	}
+	if c.auth.paste && c.auth.device {
+		return usageError("authorize: --paste and --device exclude each other")
 	}
 	if c.dash && cmd != "add" {
 		return usageError("`--` is for `mcptray add NAME -- COMMAND ARGS…`")

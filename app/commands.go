@@ -25,12 +25,9 @@ import (
 // settings.Store.Modify and applies it at once; with none running, they
 // call Store.Modify themselves.
 
-// Timeouts of add: how long it waits for a new server to connect, and for
-// a sign-in to complete in the browser.
-var (
-	addConnectWait = 60 * time.Second
-	addSignInWait  = 10 * time.Minute
-)
+// addConnectWait is how long add waits for a new server to connect (a
+// sign-in is waited for until it expires).
+var addConnectWait = 60 * time.Second
 
 // checkAdd checks the arguments of add: NAME URL, or NAME -- COMMAND ARGS….
 func checkAdd(c cliArgs) error {
@@ -182,41 +179,32 @@ func follow(o options, c *apiClient, name string, stdout io.Writer) error {
 // waits for it. When none starts, it asks for one as authorize does.
 func signInNew(o options, c *apiClient, name string, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "%s asks you to sign in.\n", name)
-	var page string
+	path := "/api/servers/" + url.PathEscape(name)
+	var si *oauthflow.SignIn
 	for wait := time.Now().Add(5 * time.Second); time.Now().Before(wait); time.Sleep(200 * time.Millisecond) {
 		var d hub.ServerDetails
-		if err := c.do(http.MethodGet, "/api/servers/"+url.PathEscape(name), &d); err != nil {
+		if err := c.do(http.MethodGet, path, &d); err != nil {
 			return err
 		}
-		if d.OAuth != nil && d.OAuth.AuthorizationURL != "" {
-			page = d.OAuth.AuthorizationURL
+		if d.OAuth != nil && d.OAuth.SignIn != nil && d.OAuth.SignIn.Status == oauthflow.SignInWaiting && d.OAuth.SignIn.URL != "" {
+			si = d.OAuth.SignIn
 			break
 		}
 	}
-	if page == "" {
-		return authorize(o, name, stdout)
+	if si == nil {
+		return authorize(o, name, authorizeFlags{}, stdin, stdout)
 	}
-	fmt.Fprintf(stdout, "Its sign-in page (mcptray opened it in your browser, if it could):\n\n  %s\n\nWaiting for the sign-in to complete (Ctrl-C stops waiting)…\n", page)
-	for deadline := time.Now().Add(addSignInWait); time.Now().Before(deadline); time.Sleep(500 * time.Millisecond) {
-		var d hub.ServerDetails
-		if err := c.do(http.MethodGet, "/api/servers/"+url.PathEscape(name), &d); err != nil {
-			return err
+	if si.Flow == oauthflow.FlowDevice {
+		fmt.Fprintf(stdout, "Open this address on any device:\n\n  %s\n\nand enter the code:  %s\n\n", si.VerificationURI, si.UserCode)
+	} else {
+		opened := "(mcptray could not open a browser here: open it yourself)"
+		if si.BrowserOpened {
+			opened = "(mcptray opened it in your browser)"
 		}
-		a := d.OAuth
-		switch {
-		case a == nil:
-		case a.State == oauthflow.StateAuthorized && a.AuthorizationURL == "":
-			fmt.Fprintf(stdout, "Signed in to %s.\n", name)
-			return nil
-		case a.AuthorizationURL == "":
-			reason := "it was declined, failed or expired"
-			if a.Reason != "" {
-				reason = a.Reason
-			}
-			return fmt.Errorf("the sign-in to %s did not complete: %s; `mcptray authorize %s` tries again", name, reason, name)
-		}
+		fmt.Fprintf(stdout, "Its sign-in page %s:\n\n  %s\n\n", opened, si.URL)
 	}
-	return fmt.Errorf("the sign-in to %s did not complete within %v; `mcptray authorize %s` tries again", name, addSignInWait, name)
+	fmt.Fprintln(stdout, "Waiting for the sign-in to complete (Ctrl-C stops waiting)…")
+	return waitSignIn(c, name, path, oauthflow.Authorization{URL: si.URL, SignIn: si.ID, Expires: si.Expires}, stdout)
 }
 
 // removeServer removes a server.

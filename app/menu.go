@@ -236,6 +236,9 @@ func diagnosis(st hub.ServerStatus) (text, fix string) {
 		} else if st.Error != "" {
 			text = "It asks you to sign in: " + st.Error + "."
 		}
+		if si := waitingSignIn(st); si != nil && si.Flow == oauthflow.FlowDevice {
+			return "A sign-in is waiting for the code " + si.UserCode + " at " + si.VerificationURI + ".", "Fix: enter the code there, on any device, or choose Authorize… to start again."
+		}
 		if st.OAuth != nil && st.OAuth.AuthorizationURL != "" {
 			return "A sign-in is waiting at " + hostOf(st.OAuth.AuthorizationURL) + ".", "Fix: finish it in your browser, or choose Authorize… to open it again."
 		}
@@ -246,6 +249,14 @@ func diagnosis(st hub.ServerStatus) (text, fix string) {
 		}
 	}
 	return "", ""
+}
+
+// waitingSignIn is the server's sign-in waiting for the user, or nil.
+func waitingSignIn(st hub.ServerStatus) *oauthflow.SignIn {
+	if st.OAuth == nil || st.OAuth.SignIn == nil || st.OAuth.SignIn.Status != oauthflow.SignInWaiting {
+		return nil
+	}
+	return st.OAuth.SignIn
 }
 
 // failure is one way a server fails: how it matches a status, the state in

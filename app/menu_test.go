@@ -78,6 +78,7 @@ func TestSubmenuStartsWithTheErrorAndFix(t *testing.T) {
 		{failing("script", "initialize: server exited: exit status 1"), "Fix: its last lines of stderr, in Show details"},
 		{hub.ServerStatus{Name: "notion", State: hub.StateNeedsAuthorization, OAuth: &oauthflow.Summary{State: oauthflow.StateNeedsAuthorization, Reason: "the server asks for a sign-in"}}, "Fix: choose Authorize…"},
 		{hub.ServerStatus{Name: "notion", State: hub.StateNeedsAuthorization, OAuth: &oauthflow.Summary{AuthorizationURL: "https://auth.example/authorize?x"}}, "Fix: finish it in your browser"},
+		{hub.ServerStatus{Name: "notion", State: hub.StateNeedsAuthorization, OAuth: &oauthflow.Summary{AuthorizationURL: "https://auth.example/device", SignIn: &oauthflow.SignIn{Status: oauthflow.SignInWaiting, Flow: oauthflow.FlowDevice, UserCode: "WXYZ-1234", VerificationURI: "https://auth.example/device"}}}, "waiting for the code WXYZ-1234 at https://auth.example/device"},
 	} {
 		it := serverItem(c.st)
 		var text []string
@@ -285,11 +286,37 @@ func TestNotifications(t *testing.T) {
 	signedOutAsks := signedOut
 	signedOutAsks.State = hub.StateNeedsAuthorization
 	first := hub.ServerStatus{Name: "notion", State: hub.StateNeedsAuthorization, OAuth: &oauthflow.Summary{State: oauthflow.StateNeedsAuthorization, Reason: "the server asks for a sign-in"}}
-	pending := first
-	pending.OAuth = &oauthflow.Summary{State: oauthflow.StateNeedsAuthorization, Reason: "the server asks for a sign-in", AuthorizationURL: "https://auth.example/authorize?x"}
-	declined := first // the page is gone, the reason the first one
-	refused := first
-	refused.OAuth = &oauthflow.Summary{State: oauthflow.StateNeedsAuthorization, Reason: "the sign-in was refused: access_denied"}
+	withSignIn := func(si oauthflow.SignIn) hub.ServerStatus {
+		st := first
+		sum := *first.OAuth
+		sum.SignIn = &si
+		if si.Status == oauthflow.SignInWaiting {
+			sum.AuthorizationURL = si.URL
+		}
+		if si.Status == oauthflow.SignInFailed {
+			sum.State = oauthflow.StateFailed
+		}
+		st.OAuth = &sum
+		return st
+	}
+	waiting := oauthflow.SignIn{ID: "s1", Status: oauthflow.SignInWaiting, Flow: oauthflow.FlowBrowser, URL: "https://auth.example/authorize?x", BrowserOpened: true}
+	pending := withSignIn(waiting)
+	unopened := waiting
+	unopened.BrowserOpened = false
+	pendingUnopened := withSignIn(unopened)
+	device := withSignIn(oauthflow.SignIn{ID: "s2", Status: oauthflow.SignInWaiting, Flow: oauthflow.FlowDevice, URL: "https://auth.example/device?code=WXYZ", VerificationURI: "https://auth.example/device", UserCode: "WXYZ-1234"})
+	failed := waiting
+	failed.Status, failed.Error = oauthflow.SignInFailed, "the sign-in was refused: access_denied"
+	declined := withSignIn(failed)
+	short := waiting
+	short.Status, short.Error = oauthflow.SignInFailed, "granted read; the server needs read write"
+	shortOfScopes := withSignIn(short)
+	expired := waiting
+	expired.Status = oauthflow.SignInExpired
+	lapsed := withSignIn(expired)
+	again := waiting
+	again.ID = "s3"
+	pendingAgain := withSignIn(again)
 	done := hub.ServerStatus{Name: "notion", State: hub.StateConnected, OAuth: &oauthflow.Summary{State: oauthflow.StateAuthorized, AuthorizedAt: signedIn.Add(time.Hour)}}
 	connecting := hub.ServerStatus{Name: "notion", State: hub.StateConnecting, OAuth: first.OAuth}
 	withBrowser := func(s snapshot) snapshot { s.Browser = true; return s }
@@ -300,21 +327,24 @@ func TestNotifications(t *testing.T) {
 		title      string // "" for none
 		body       string
 		authorize  bool
-		settle     bool
 	}{
-		{"credentials stopped working", servers(connected), servers(lost), "linear needs you to sign in again", "The authorization server refused to renew the token (invalid_grant). Choose Authorize…", true, false},
-		{"first sign-in, the browser opens by itself", servers(connecting), withBrowser(servers(first)), "notion needs you to sign in", "mcptray opens your browser for it", true, false},
-		{"first sign-in, no browser", servers(connecting), servers(first), "notion needs you to sign in", "run `mcptray authorize notion`", true, false},
-		{"sign-in waiting in the browser", servers(first), withBrowser(servers(pending)), "Sign in to notion in your browser", "opened in your browser (auth.example)", false, false},
-		{"sign-in waiting, no browser", servers(first), servers(pending), "Sign in to notion", "https://auth.example/authorize?x", false, false},
-		{"first sign-in and its page at once", servers(connecting), withBrowser(servers(pending)), "Sign in to notion in your browser", "finish there", false, false},
-		{"sign-in declined", servers(pending), servers(declined), "Signing in to notion did not complete", "declined, failed or expired", true, true},
-		{"sign-in refused with a reason", servers(pending), servers(refused), "Signing in to notion did not complete", "The sign-in was refused: access_denied. Choose Authorize… to try again.", true, true},
-		{"signed in", servers(pending), servers(done), "Signed in to notion", "Its tools are available", false, false},
-		{"signed out as asked", servers(connected), servers(signedOut), "", "", false, false},
-		{"the server asks after the sign-out", servers(signedOut), servers(signedOutAsks), "", "", false, false},
-		{"nothing changed", servers(connected), servers(connected), "", "", false, false},
-		{"first look at a signed-in server", servers(), servers(connected), "", "", false, false},
+		{"credentials stopped working", servers(connected), servers(lost), "linear needs you to sign in again", "The authorization server refused to renew the token (invalid_grant). Choose Authorize…", true},
+		{"first sign-in, the browser opens by itself", servers(connecting), withBrowser(servers(first)), "notion needs you to sign in", "mcptray opens your browser for it", true},
+		{"first sign-in, no browser", servers(connecting), servers(first), "notion needs you to sign in", "run `mcptray authorize notion`", true},
+		{"sign-in waiting in the browser", servers(first), withBrowser(servers(pending)), "Sign in to notion in your browser", "opened in your browser (auth.example)", false},
+		{"sign-in waiting, the browser did not open", servers(first), withBrowser(servers(pendingUnopened)), "Sign in to notion", "could not open a browser. Open this address in one: https://auth.example/authorize?x", false},
+		{"sign-in with a code", servers(first), servers(device), "Sign in to notion with a code", "Open https://auth.example/device on any device and enter the code WXYZ-1234.", false},
+		{"first sign-in and its page at once", servers(connecting), withBrowser(servers(pending)), "Sign in to notion in your browser", "finish there", false},
+		{"the same sign-in, still waiting", servers(pending), servers(pending), "", "", false},
+		{"a new sign-in after a failed one", servers(declined), servers(pendingAgain), "Sign in to notion in your browser", "finish there", false},
+		{"sign-in declined", servers(pending), servers(declined), "Signing in to notion failed", "The sign-in was refused: access_denied. Choose Authorize… to try again.", true},
+		{"sign-in short of scopes", servers(pending), servers(shortOfScopes), "Signing in to notion failed", "Granted read; the server needs read write.", true},
+		{"sign-in expired", servers(pending), servers(lapsed), "Signing in to notion did not complete", "not finished in time", true},
+		{"signed in", servers(pending), servers(done), "Signed in to notion", "Its tools are available", false},
+		{"signed out as asked", servers(connected), servers(signedOut), "", "", false},
+		{"the server asks after the sign-out", servers(signedOut), servers(signedOutAsks), "", "", false},
+		{"nothing changed", servers(connected), servers(connected), "", "", false},
+		{"first look at a signed-in server", servers(), servers(connected), "", "", false},
 	} {
 		notes := notesFor(c.prev, c.next)
 		if c.title == "" {
@@ -328,23 +358,9 @@ func TestNotifications(t *testing.T) {
 			continue
 		}
 		n := notes[0]
-		if n.Title != c.title || !strings.Contains(n.Body, c.body) || n.Authorize != c.authorize || n.settle != c.settle || n.Server == "" {
-			t.Errorf("%s: %+v\nwant title %q, body with %q, authorize %v, settle %v", c.name, n, c.title, c.body, c.authorize, c.settle)
+		if n.Title != c.title || !strings.Contains(n.Body, c.body) || n.Authorize != c.authorize || n.Server == "" {
+			t.Errorf("%s: %+v\nwant title %q, body with %q, authorize %v", c.name, n, c.title, c.body, c.authorize)
 		}
-	}
-}
-
-// TestDeclinedNoteSettles: a sign-in page that goes away may be a sign-in
-// completing; the note goes out only if none completed meanwhile.
-func TestDeclinedNoteSettles(t *testing.T) {
-	n := note{Server: "notion", settle: true, since: time.Time{}}
-	stillAsking := servers(hub.ServerStatus{Name: "notion", State: hub.StateNeedsAuthorization, OAuth: &oauthflow.Summary{State: oauthflow.StateNeedsAuthorization}})
-	completed := servers(hub.ServerStatus{Name: "notion", State: hub.StateConnected, OAuth: &oauthflow.Summary{State: oauthflow.StateAuthorized, AuthorizedAt: signedIn}})
-	if !stillDue(n, stillAsking) {
-		t.Error("a sign-in that did not complete is not told")
-	}
-	if stillDue(n, completed) || stillDue(n, servers()) {
-		t.Error("a sign-in that completed (or a removed server) is told as failed")
 	}
 }
 

@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"strings"
-	"time"
 
 	"github.com/mcptray/mcptray/hub"
 	"github.com/mcptray/mcptray/oauthflow"
@@ -20,18 +19,11 @@ type note struct {
 	Body      string
 	Authorize bool   // clicking it starts Authorize…
 	key       string // what it is about, to send it once
-	// settle: hold the note a moment and send it only if still (see
-	// stillDue): a sign-in whose page went away may be one completing.
-	settle bool
-	since  time.Time // the server's AuthorizedAt when the note was made
 }
 
 // reasonSignedOut is oauthflow's reason after a sign-out the user asked
 // for: what follows it is no news.
 const reasonSignedOut = "signed out"
-
-// settleFor is how long a settling note is held.
-const settleFor = 3 * time.Second
 
 // change is one server in two snapshots.
 type change struct {
@@ -56,28 +48,34 @@ var noteRules = []noteRule{
 		func(c change) note {
 			return note{Title: "Signed in to " + c.next.Name, Body: "Its tools are available to your MCP clients.", key: "signed-in " + c.na.AuthorizedAt.String()}
 		}},
-	{"sign-in did not complete",
-		// The sign-in page is gone without a sign-in: declined at the
-		// authorization server, failed at the exchange, or expired.
-		func(c change) bool {
-			return c.pa.AuthorizationURL != "" && c.na.AuthorizationURL == "" && c.na.State != oauthflow.StateAuthorized
-		},
+	// A sign-in's end is its status in oauthflow's summary, never
+	// guessed from its page going away.
+	{"sign-in failed",
+		func(c change) bool { return signInNow(c, oauthflow.SignInFailed) },
 		func(c change) note {
-			body := "It was declined, failed or expired: Show details says which. Choose Authorize… to try again."
-			if c.na.Reason != "" && c.na.Reason != c.pa.Reason && c.na.Reason != reasonSignedOut {
-				body = sentence(c.na.Reason) + " Choose Authorize… to try again."
+			body := "Show details says why. Choose Authorize… to try again."
+			if e := c.na.SignIn.Error; e != "" {
+				body = sentence(e) + " Choose Authorize… to try again."
 			}
-			return note{Title: "Signing in to " + c.next.Name + " did not complete", Body: body, Authorize: true, key: "failed " + c.pa.AuthorizationURL, settle: true, since: c.na.AuthorizedAt}
+			return note{Title: "Signing in to " + c.next.Name + " failed", Body: body, Authorize: true, key: "failed " + c.na.SignIn.ID}
+		}},
+	{"sign-in expired",
+		func(c change) bool { return signInNow(c, oauthflow.SignInExpired) },
+		func(c change) note {
+			return note{Title: "Signing in to " + c.next.Name + " did not complete", Body: "Its sign-in was not finished in time. Choose Authorize… to try again.", Authorize: true, key: "expired " + c.na.SignIn.ID}
 		}},
 	{"sign-in waiting",
-		func(c change) bool {
-			return c.na.AuthorizationURL != "" && c.na.AuthorizationURL != c.pa.AuthorizationURL
-		},
+		func(c change) bool { return signInNow(c, oauthflow.SignInWaiting) && c.na.SignIn.URL != "" },
 		func(c change) note {
-			if c.browser {
-				return note{Title: "Sign in to " + c.next.Name + " in your browser", Body: "Its sign-in page opened in your browser (" + hostOf(c.na.AuthorizationURL) + "): finish there.", key: "waiting " + c.na.AuthorizationURL}
+			si := c.na.SignIn
+			key := "waiting " + si.ID
+			switch {
+			case si.Flow == oauthflow.FlowDevice:
+				return note{Title: "Sign in to " + c.next.Name + " with a code", Body: "Open " + si.VerificationURI + " on any device and enter the code " + si.UserCode + ".", key: key}
+			case si.BrowserOpened:
+				return note{Title: "Sign in to " + c.next.Name + " in your browser", Body: "Its sign-in page opened in your browser (" + hostOf(si.URL) + "): finish there.", key: key}
 			}
-			return note{Title: "Sign in to " + c.next.Name, Body: "Open this address in a browser: " + c.na.AuthorizationURL, key: "waiting " + c.na.AuthorizationURL}
+			return note{Title: "Sign in to " + c.next.Name, Body: "mcptray could not open a browser. Open this address in one: " + si.URL, key: key}
 		}},
 	// The user asked for it: neither the sign-out nor the server asking
 	// for a sign-in after it is news.
@@ -100,6 +98,16 @@ var noteRules = []noteRule{
 			}
 			return note{Title: c.next.Name + " needs you to sign in", Body: body, Authorize: true, key: "first"}
 		}},
+}
+
+// signInNow reports whether the change brought a sign-in (a new one, or
+// the same one in a new status) that is now in status.
+func signInNow(c change, status string) bool {
+	n, p := c.na.SignIn, c.pa.SignIn
+	if n == nil || n.Status != status {
+		return false
+	}
+	return p == nil || p.ID != n.ID || p.Status != n.Status
 }
 
 // notesFor says what a change between two snapshots is worth telling.
@@ -131,17 +139,6 @@ func notesFor(prev, next snapshot) []note {
 		}
 	}
 	return out
-}
-
-// stillDue reports whether a settling note is still true in s: a sign-in
-// that completed meanwhile is no failure.
-func stillDue(n note, s snapshot) bool {
-	for _, st := range s.Servers {
-		if st.Name == n.Server && st.OAuth != nil {
-			return st.OAuth.State != oauthflow.StateAuthorized && !st.OAuth.AuthorizedAt.After(n.since)
-		}
-	}
-	return false // the server is gone
 }
 
 // reasonOf is why a server asks for a sign-in.

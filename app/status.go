@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -255,37 +256,142 @@ func readFileIfExists(path string) ([]byte, error) {
 	return data, err
 }
 
-// authorize asks the running instance for a sign-in URL, opens it here
-// (where the user is) unless --no-browser, and waits for the sign-in.
-func authorize(o options, name string, stdout io.Writer) error {
+// stdin is what mcptray authorize --paste reads the address from.
+var stdin io.Reader = os.Stdin
+
+// authorizeFlags are the flags of mcptray authorize.
+type authorizeFlags struct {
+	// paste: the browser is elsewhere; the user pastes back the address
+	// it was sent to.
+	paste bool
+	// device: the device authorization grant (RFC 8628): a code typed in
+	// at a URL.
+	device bool
+}
+
+// authorize signs in to a server of the running instance and waits until
+// the sign-in ends: it exits with the failure's reason as soon as the
+// server's summary says the sign-in failed. By default it opens the
+// sign-in URL here (where the user is) unless --no-browser or there is no
+// display; with --paste it reads the address the browser was sent back to
+// from stdin; with --device (or without a display, where the server
+// offers it) it shows a code to type in at a URL.
+func authorize(o options, name string, f authorizeFlags, stdin io.Reader, stdout io.Writer) error {
 	c, err := newAPIClient(o)
 	if err != nil {
 		return err
 	}
-	var a oauthflow.Authorization
-	if err := c.do(http.MethodPost, "/api/servers/"+url.PathEscape(name)+"/authorize?browser=false", &a); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "To sign in to %s, open:\n\n  %s\n\n", name, a.URL)
-	if !o.noBrowser && noDisplay() == "" {
-		if err := browser.OpenURL(a.URL); err == nil {
-			fmt.Fprintln(stdout, "(opened in your browser)")
-		}
-	}
-	fmt.Fprintln(stdout, "Waiting for the sign-in to complete (Ctrl-C stops waiting; the sign-in stays open for 10 minutes)…")
-	deadline := time.Now().Add(10 * time.Minute)
-	for time.Now().Before(deadline) {
-		time.Sleep(time.Second)
+	path := "/api/servers/" + url.PathEscape(name)
+	if !f.device && !f.paste && (o.noBrowser || noDisplay() != "") {
+		// No browser here: the device flow, where the server offers it,
+		// needs none.
 		var d hub.ServerDetails
-		if err := c.do(http.MethodGet, "/api/servers/"+url.PathEscape(name), &d); err != nil {
+		if err := c.do(http.MethodGet, path, &d); err != nil {
 			return err
 		}
-		if d.OAuth != nil && d.OAuth.State == oauthflow.StateAuthorized && d.OAuth.AuthorizationURL == "" {
-			fmt.Fprintf(stdout, "Signed in to %s.\n", name)
-			return nil
+		f.device = d.OAuth != nil && d.OAuth.Endpoints != nil && d.OAuth.Endpoints.Device != ""
+	}
+	var a oauthflow.Authorization
+	switch {
+	case f.device:
+		if err := c.do(http.MethodPost, path+"/authorize?flow=device", &a); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "To sign in to %s, open this address on any device:\n\n  %s\n\nand enter the code:  %s\n\n", name, a.VerificationURI, a.UserCode)
+		if a.URL != "" && a.URL != a.VerificationURI {
+			fmt.Fprintf(stdout, "(or open %s, which has the code in it)\n\n", a.URL)
+		}
+	default:
+		if err := c.do(http.MethodPost, path+"/authorize?browser=false", &a); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "To sign in to %s, open:\n\n  %s\n\n", name, a.URL)
+		if f.paste {
+			return pasteRedirect(c, name, path, a, stdin, stdout)
+		}
+		if !o.noBrowser && noDisplay() == "" {
+			if err := browser.OpenURL(a.URL); err == nil {
+				fmt.Fprintln(stdout, "(opened in your browser)")
+			}
+		} else {
+			fmt.Fprintf(stdout, "If the browser is on another machine, run mcptray authorize %s --paste instead.\n", name)
 		}
 	}
-	return fmt.Errorf("the sign-in to %s did not complete within 10 minutes", name)
+	fmt.Fprintln(stdout, "Waiting for the sign-in to complete (Ctrl-C stops waiting; the sign-in stays open until it expires)…")
+	return waitSignIn(c, name, path, a, stdout)
+}
+
+// pasteRedirect reads the address the browser was sent back to and
+// completes the sign-in with it.
+func pasteRedirect(c *apiClient, name, path string, a oauthflow.Authorization, stdin io.Reader, stdout io.Writer) error {
+	back := "mcptray's callback"
+	if u, err := url.Parse(a.URL); err == nil && u.Query().Get("redirect_uri") != "" {
+		back = u.Query().Get("redirect_uri")
+	}
+	fmt.Fprintf(stdout, "Sign in there. The browser then goes to an address that starts with\n%s and may not load: copy that whole address from the\naddress bar and paste it here, then press Enter:\n\n", back)
+	line, err := bufio.NewReader(stdin).ReadString('\n')
+	if strings.TrimSpace(line) == "" {
+		if err == nil || err == io.EOF {
+			err = errors.New("no address was pasted")
+		}
+		return err
+	}
+	body, _ := json.Marshal(map[string]string{"redirectUrl": strings.TrimSpace(line)})
+	req, err := http.NewRequest(http.MethodPost, c.base+path+"/authorize", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Error string `json:"error"`
+	}
+	_ = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&out)
+	if resp.StatusCode >= 300 {
+		if out.Error == "" {
+			out.Error = resp.Status
+		}
+		return fmt.Errorf("the sign-in to %s failed: %s", name, out.Error)
+	}
+	fmt.Fprintf(stdout, "Signed in to %s.\n", name)
+	return nil
+}
+
+// waitSignIn follows the sign-in a until it ends.
+func waitSignIn(c *apiClient, name, path string, a oauthflow.Authorization, stdout io.Writer) error {
+	deadline := a.Expires
+	if deadline.IsZero() {
+		deadline = time.Now().Add(10 * time.Minute)
+	}
+	for time.Now().Before(deadline.Add(5 * time.Second)) {
+		var d hub.ServerDetails
+		if err := c.do(http.MethodGet, path, &d); err != nil {
+			return err
+		}
+		if d.OAuth == nil {
+			return fmt.Errorf("%s does not use OAuth any more", name)
+		}
+		if si := d.OAuth.SignIn; si != nil && si.ID == a.SignIn {
+			switch si.Status {
+			case oauthflow.SignInCompleted:
+				fmt.Fprintf(stdout, "Signed in to %s.\n", name)
+				return nil
+			case oauthflow.SignInFailed:
+				return fmt.Errorf("the sign-in to %s failed: %s; `mcptray authorize %s` tries again", name, si.Error, name)
+			case oauthflow.SignInExpired:
+				return fmt.Errorf("the sign-in to %s expired before it was finished; `mcptray authorize %s` tries again", name, name)
+			}
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	return fmt.Errorf("the sign-in to %s did not complete in time; `mcptray authorize %s` tries again", name, name)
 }
 
 // signout revokes and deletes a server's tokens in the running instance.

@@ -94,30 +94,11 @@ func (t *tray) run(ctx context.Context) {
 		t.notify(noTrayHostNote(os.Getenv("XDG_CURRENT_DESKTOP"), t.in.hub.Endpoint()))
 	}
 	var prev snapshot
-	var held []heldNote // settling notes
 	for {
 		changed := t.in.hub.Changes()
 		snap := t.snapshot()
 		t.render(buildModel(snap))
-		var due []note
-		kept := held[:0]
-		for _, h := range held {
-			switch {
-			case time.Now().Before(h.due):
-				kept = append(kept, h)
-			case stillDue(h.note, snap):
-				due = append(due, h.note)
-			}
-		}
-		held = kept
 		for _, n := range t.filter.filter(snap, notesFor(prev, snap)) {
-			if n.settle {
-				held = append(held, heldNote{n, time.Now().Add(settleFor)})
-				continue
-			}
-			due = append(due, n)
-		}
-		for _, n := range due {
 			select {
 			case t.notes <- n:
 			default:
@@ -125,15 +106,10 @@ func (t *tray) run(ctx context.Context) {
 			}
 		}
 		prev = snap
-		var settle <-chan time.Time
-		if len(held) > 0 {
-			settle = time.After(time.Until(held[0].due))
-		}
 		select {
 		case <-ctx.Done():
 			t.stopListeners()
 			return
-		case <-settle:
 		case <-changed:
 			// Changes come in bursts (many servers connecting): gather them,
 			// and still redraw within a second.
@@ -146,12 +122,6 @@ func (t *tray) run(ctx context.Context) {
 			// Start at login can be changed outside mcptray.
 		}
 	}
-}
-
-// heldNote is a settling note and when it is due.
-type heldNote struct {
-	note
-	due time.Time
 }
 
 // snapshot reads what the tray shows.

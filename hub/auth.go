@@ -119,7 +119,9 @@ func (h *Hub) configureAuth(ctx context.Context, st *settings.Settings) {
 
 // authChanged acts on what changed in the servers' authorizations: a
 // server that got its sign-in connects again, one that lost it drops its
-// connection and shows why; and the summaries' non-secret facts go into the
+// connection and shows why, one whose sign-in failed shows the reason
+// (oauthflow.StateFailed is the hub's needs_authorization with the
+// failure as its error); and the summaries' non-secret facts go into the
 // settings file. Only the managing goroutine calls it.
 func (h *Hub) authChanged() {
 	h.mu.Lock()
@@ -140,17 +142,22 @@ func (h *Hub) authChanged() {
 			mirrors[u.name] = sum.Mirror()
 		}
 		st := u.Status()
+		// The hub acts on a change of the state or of its reason: a
+		// failed sign-in's reason replaces "asks for a sign-in".
+		key := sum.State + "\n" + sum.Reason
 		prev := u.authState
-		u.authState = sum.State
-		if st.State == StateDisabled || prev == sum.State {
+		u.authState = key
+		if st.State == StateDisabled || prev == key {
 			continue
 		}
+		waiting := sum.State == oauthflow.StateNeedsAuthorization || sum.State == oauthflow.StateFailed
 		switch {
 		case sum.State == oauthflow.StateAuthorized && st.State != StateConnected:
 			u.requestReconnect()
-		case sum.State == oauthflow.StateNeedsAuthorization && st.State == StateConnected:
+		case waiting && st.State == StateConnected:
+			// The credentials stopped working: the reconnection says why.
 			u.requestReconnect()
-		case sum.State == oauthflow.StateNeedsAuthorization && st.State != StateNeedsAuthorization:
+		case waiting && (st.State != StateNeedsAuthorization || st.Error != sum.Reason):
 			u.setStatus(func(s *ServerStatus) { s.State, s.Error, s.RetryAt = StateNeedsAuthorization, sum.Reason, time.Time{} })
 		}
 	}
@@ -159,7 +166,10 @@ func (h *Hub) authChanged() {
 }
 
 // writeMirrors writes the summaries' non-secret facts into the servers'
-// oauth blocks, when they differ from what the file has.
+// oauth blocks, when they differ from what the file has. Those facts
+// change at a sign-in, a sign-out or a registration, never at a token
+// refresh (the expiry is not mirrored), so a refresh writes nothing; an
+// expiresAt an earlier mcptray wrote goes at the next write.
 func (h *Hub) writeMirrors(mirrors map[string]settings.OAuthMirror) {
 	cur := h.store.Current()
 	stale := false

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net"
 	"net/http"
 	"net/url"
@@ -33,6 +34,7 @@ type serverMetadata struct {
 	CodeChallengeMethodsSupported     []string `json:"code_challenge_methods_supported"`
 	TokenEndpointAuthMethodsSupported []string `json:"token_endpoint_auth_methods_supported"`
 	ClientIDMetadataDocumentSupported bool     `json:"client_id_metadata_document_supported"`
+	DeviceAuthorizationEndpoint       string   `json:"device_authorization_endpoint"` // RFC 8628 §4
 	// RFC 9207 §3: the authorization response carries iss.
 	IssParameterSupported bool `json:"authorization_response_iss_parameter_supported"`
 }
@@ -44,7 +46,8 @@ type discovery struct {
 	resourceScopes []string // the protected resource's scopes_supported
 	issuer         string   // the authorization server's issuer identifier
 	as             serverMetadata
-	asFound        bool // the metadata document was found (not the fallback endpoints)
+	asFound        bool    // the metadata document was found (not the fallback endpoints)
+	preset         *Preset // the provider's, if one matches
 	at             time.Time
 }
 
@@ -59,7 +62,7 @@ var ErrDiscovery = errors.New("oauth discovery failed")
 // Discovery"), with the fallbacks of 2025-03-26 for servers that publish no
 // metadata, and the configured endpoints over whatever was found.
 func (s *server) discover(ctx context.Context, cfg Config, ch *Challenge) (*discovery, error) {
-	d := &discovery{at: time.Now()}
+	d := &discovery{at: s.m.now()}
 	serverURL, err := url.Parse(cfg.ServerURL)
 	if err != nil {
 		return nil, fmt.Errorf("%w: server url: %w", ErrDiscovery, err)
@@ -96,14 +99,19 @@ func (s *server) discover(ctx context.Context, cfg Config, ch *Challenge) (*disc
 		s.event("info", "protected resource metadata from "+c+": authorization server "+d.issuer)
 		break
 	}
+	legacy := false
 	if d.metadataURL == "" {
 		// 2025-03-26: without resource metadata, the server's origin is the
 		// authorization server.
-		d.issuer = origin
+		d.issuer, legacy = origin, true
 		s.event("info", "no protected resource metadata; trying the server's origin "+origin+" as the authorization server")
 	}
 	if cfg.DynamicRegistration != nil && cfg.DynamicRegistration.Issuer != "" {
-		d.issuer = cfg.DynamicRegistration.Issuer
+		d.issuer, legacy = cfg.DynamicRegistration.Issuer, false
+	}
+	d.preset = s.m.presetFor(d.issuer, cfg.ServerURL)
+	if d.preset != nil {
+		s.event("info", "using the "+d.preset.Name+" preset")
 	}
 	if d.resource == "" {
 		d.resource = CanonicalResource(cfg.ServerURL)
@@ -112,7 +120,7 @@ func (s *server) discover(ctx context.Context, cfg Config, ch *Challenge) (*disc
 	// 2. Authorization server metadata, unless the configuration gives the
 	// endpoints.
 	if cfg.AuthorizationEndpoint == "" || cfg.TokenEndpoint == "" {
-		if err := s.discoverServer(ctx, d); err != nil {
+		if err := s.discoverServer(ctx, d, legacy); err != nil {
 			return nil, err
 		}
 	}
@@ -140,7 +148,7 @@ func (s *server) discover(ctx context.Context, cfg Config, ch *Challenge) (*disc
 	if cfg.DynamicRegistration != nil && cfg.DynamicRegistration.RegistrationEndpoint != "" {
 		d.as.RegistrationEndpoint = cfg.DynamicRegistration.RegistrationEndpoint
 	}
-	for _, e := range []string{d.as.AuthorizationEndpoint, d.as.TokenEndpoint, d.as.RegistrationEndpoint, d.as.RevocationEndpoint} {
+	for _, e := range []string{d.as.AuthorizationEndpoint, d.as.TokenEndpoint, d.as.RegistrationEndpoint, d.as.RevocationEndpoint, d.as.DeviceAuthorizationEndpoint} {
 		if e == "" {
 			continue
 		}
@@ -155,7 +163,13 @@ func (s *server) discover(ctx context.Context, cfg Config, ch *Challenge) (*disc
 // the order of the MCP spec: for an issuer with a path, RFC 8414 with the
 // path inserted, OpenID Connect with it inserted, OpenID Connect with it
 // appended; for one without, RFC 8414 then OpenID Connect.
-func (s *server) discoverServer(ctx context.Context, d *discovery) error {
+//
+// The document's issuer must be the one the URL was built from (RFC 8414
+// §3.3), except with legacy: a 2025-03-26 server without resource metadata
+// names no issuer at all, only its origin, where that revision looks for
+// the metadata ("Server Metadata Discovery"); an issuer that differs is
+// then used, with a warning.
+func (s *server) discoverServer(ctx context.Context, d *discovery, legacy bool) error {
 	u, err := url.Parse(d.issuer)
 	if err != nil || u.Host == "" {
 		return fmt.Errorf("%w: issuer %q is not a URL", ErrDiscovery, d.issuer)
@@ -180,9 +194,14 @@ func (s *server) discoverServer(ctx context.Context, d *discovery) error {
 		if !found {
 			continue
 		}
-		// RFC 8414 §3.3: the issuer must be the one the URL was built
-		// from, or the metadata must not be used.
-		if !sameIssuer(meta.Issuer, d.issuer) {
+		switch {
+		case sameIssuer(meta.Issuer, d.issuer):
+		case d.preset.issuerMatches(meta.Issuer, d.issuer):
+			s.event("info", fmt.Sprintf("%s names the issuer %q, a template for %s (%s)", c, meta.Issuer, d.issuer, d.preset.Name))
+			meta.Issuer = d.issuer
+		case legacy && meta.Issuer != "":
+			s.event("warn", fmt.Sprintf("%s names the issuer %q, not the server's origin %s: accepted, as the 2025-03-26 revision finds the metadata at the origin; newer servers publish resource metadata instead", c, meta.Issuer, d.issuer))
+		default:
 			return fmt.Errorf("%w: %s says its issuer is %q, but it was looked up for %q (RFC 8414 §3.3)", ErrDiscovery, c, meta.Issuer, d.issuer)
 		}
 		if meta.AuthorizationEndpoint == "" || meta.TokenEndpoint == "" {
@@ -190,45 +209,74 @@ func (s *server) discoverServer(ctx context.Context, d *discovery) error {
 		}
 		d.as, d.asFound = meta, true
 		d.issuer = meta.Issuer
+		if p := s.m.presetFor(d.issuer, ""); p != nil && d.preset == nil {
+			d.preset = p
+			s.event("info", "using the "+p.Name+" preset")
+		}
 		s.event("info", "authorization server metadata from "+c)
 		return nil
 	}
 	return nil
 }
 
+// maxMetadataRedirects bounds the redirects a metadata GET follows.
+const maxMetadataRedirects = 5
+
 // fetchJSON GETs a metadata document. It reports false (and no error) when
-// there is none at url, so that discovery tries the next place.
+// there is none at url, so that discovery tries the next place: an error
+// status, or a page that is not JSON (a web app answering every path).
+// It follows a few redirects (each to an https URL, or loopback), and
+// refuses a loop, and a document that says it is JSON but is not.
 func (s *server) fetchJSON(ctx context.Context, u string, out any) (bool, error) {
-	if err := checkSecureURL(u); err != nil {
-		return false, fmt.Errorf("%w: %w", ErrDiscovery, err)
-	}
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return false, fmt.Errorf("%w: %w", ErrDiscovery, err)
+	at := u
+	for hops := 0; ; hops++ {
+		if err := checkSecureURL(at); err != nil {
+			return false, fmt.Errorf("%w: %w", ErrDiscovery, err)
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, at, nil)
+		if err != nil {
+			return false, fmt.Errorf("%w: %w", ErrDiscovery, err)
+		}
+		req.Header.Set("Accept", "application/json")
+		req.Header.Set("MCP-Protocol-Version", "2025-11-25")
+		resp, err := s.m.http.Do(req)
+		if err != nil {
+			s.event("warn", "GET "+at+": "+err.Error())
+			return false, fmt.Errorf("%w: %s: %w", ErrDiscovery, at, err)
+		}
+		body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		resp.Body.Close()
+		if err != nil {
+			return false, fmt.Errorf("%w: %s: %w", ErrDiscovery, at, err)
+		}
+		if loc := resp.Header.Get("Location"); resp.StatusCode >= 300 && resp.StatusCode < 400 && loc != "" {
+			next, err := req.URL.Parse(loc)
+			if err != nil {
+				return false, fmt.Errorf("%w: %s redirects to %q: %w", ErrDiscovery, at, loc, err)
+			}
+			if hops+1 >= maxMetadataRedirects {
+				return false, fmt.Errorf("%w: %s redirects in a loop (%d redirects)", ErrDiscovery, u, hops+1)
+			}
+			s.event("info", fmt.Sprintf("GET %s: %d, to %s", at, resp.StatusCode, next))
+			at = next.String()
+			continue
+		}
+		if resp.StatusCode != http.StatusOK {
+			s.event("info", fmt.Sprintf("GET %s: %d", at, resp.StatusCode))
+			return false, nil
+		}
+		if err := json.Unmarshal(body, out); err != nil {
+			mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+			if mt == "application/json" || strings.HasSuffix(mt, "+json") {
+				return false, fmt.Errorf("%w: %s answered JSON that cannot be read: %w", ErrDiscovery, at, err)
+			}
+			s.event("warn", "GET "+at+": not JSON metadata ("+mt+")")
+			return false, nil
+		}
+		return true, nil
 	}
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("MCP-Protocol-Version", "2025-11-25")
-	resp, err := s.m.http.Do(req)
-	if err != nil {
-		s.event("warn", "GET "+u+": "+err.Error())
-		return false, fmt.Errorf("%w: %s: %w", ErrDiscovery, u, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return false, fmt.Errorf("%w: %s: %w", ErrDiscovery, u, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		s.event("info", fmt.Sprintf("GET %s: %d", u, resp.StatusCode))
-		return false, nil
-	}
-	if err := json.Unmarshal(body, out); err != nil {
-		s.event("warn", "GET "+u+": not JSON metadata: "+err.Error())
-		return false, nil
-	}
-	return true, nil
 }
 
 // CanonicalResource is a server URL as RFC 8707 resource identifier, in the
@@ -308,7 +356,7 @@ func (s *server) discovery(ctx context.Context, ch *Challenge) (*discovery, erro
 		ch = s.challenge
 	}
 	s.mu.Unlock()
-	if d != nil && time.Since(d.at) < discoveryTTL && (ch == nil || ch.ResourceMetadata == "" || ch.ResourceMetadata == d.metadataURL) {
+	if d != nil && s.m.now().Sub(d.at) < discoveryTTL && (ch == nil || ch.ResourceMetadata == "" || ch.ResourceMetadata == d.metadataURL) {
 		return d, nil
 	}
 	d, err := s.discover(ctx, cfg, ch)
@@ -317,7 +365,27 @@ func (s *server) discovery(ctx context.Context, ch *Challenge) (*discovery, erro
 		return nil, err
 	}
 	s.mu.Lock()
+	prev := s.disc
 	s.disc = d
 	s.mu.Unlock()
+	if prev != nil && !sameIssuer(prev.issuer, d.issuer) {
+		// 2026-07-28, "Authorization Server Binding": the credentials of
+		// the old one are not used with the new one (clients are kept by
+		// issuer; tokens go only where they were issued).
+		s.event("warn", "the server moved from the authorization server "+prev.issuer+" to "+d.issuer)
+	}
 	return d, nil
+}
+
+// forgetDiscovery makes the next discovery look again, after the server
+// refused a token: its resource metadata may name another authorization
+// server now.
+func (s *server) forgetDiscovery() {
+	s.mu.Lock()
+	if s.disc != nil {
+		d := *s.disc
+		d.at = time.Time{}
+		s.disc = &d
+	}
+	s.mu.Unlock()
 }

@@ -25,6 +25,7 @@ import (
 	"net/http"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -86,27 +87,101 @@ type SecretStore interface {
 const (
 	StateNone               = ""                    // nothing known yet, or no OAuth needed
 	StateAuthorized         = "authorized"          // a token is held
-	StateNeedsAuthorization = "needs_authorization" // the user must sign in
+	StateNeedsAuthorization = "needs_authorization" // the user must sign in; Reason says why
+	// StateFailed: the last sign-in failed and no working token is held.
+	// Reason says why, in the authorization server's words where it gave
+	// any (its error and error_description), or what failed on the way
+	// (discovery, registration, the code exchange). No browser opens by
+	// itself until the user asks for a sign-in again.
+	StateFailed = "sign_in_failed"
 )
 
 // Summary is a server's authorization as the control API and the tray show
 // it. It holds no secret.
 type Summary struct {
-	State        string    `json:"state"`
-	Reason       string    `json:"reason,omitempty"`
-	Issuer       string    `json:"issuer,omitempty"`
-	ClientID     string    `json:"clientId,omitempty"`
-	Registration string    `json:"registration,omitempty"`
-	Scopes       []string  `json:"scopes,omitempty"`
+	// State is one of the State constants ("unknown" for StateNone).
+	State string `json:"state"`
+	// Reason says why the server needs a sign-in, or why the last one
+	// failed; "" when authorized.
+	Reason       string   `json:"reason,omitempty"`
+	Issuer       string   `json:"issuer,omitempty"`
+	ClientID     string   `json:"clientId,omitempty"`
+	Registration string   `json:"registration,omitempty"`
+	Scopes       []string `json:"scopes,omitempty"`
+	// ExpiresAt is the access token's expiry. It changes with every
+	// renewal, so it lives here and in the API, never in the settings
+	// file.
 	ExpiresAt    time.Time `json:"expiresAt,omitzero"`
 	AuthorizedAt time.Time `json:"authorizedAt,omitzero"`
 	// AuthorizedBefore: a sign-in completed once (here or in an earlier
 	// run), so a server asking again lost credentials that worked.
-	AuthorizedBefore bool   `json:"authorizedBefore,omitempty"`
-	AuthorizationURL string `json:"authorizationUrl,omitempty"` // of a sign-in waiting for the user
-	TokenStore       string `json:"tokenStore,omitempty"`
+	AuthorizedBefore bool `json:"authorizedBefore,omitempty"`
+	// AuthorizationURL is the URL of a browser sign-in waiting for the
+	// user ("" when none waits); SignIn says more.
+	AuthorizationURL string `json:"authorizationUrl,omitempty"`
+	// SignIn is the sign-in waiting for the user, or the last one that
+	// ended in this run; nil when there was none.
+	SignIn     *SignIn `json:"signIn,omitempty"`
+	TokenStore string  `json:"tokenStore,omitempty"`
 	// Endpoints are the authorization server's, as discovery found them.
 	Endpoints *Endpoints `json:"endpoints,omitempty"`
+	// Preset names the provider preset applied (see presets.json), if any.
+	Preset string `json:"preset,omitempty"`
+}
+
+// Statuses of a SignIn.
+const (
+	SignInWaiting   = "waiting"   // for the user, in the browser or at the device page
+	SignInCompleted = "completed" // tokens with every scope the server needs
+	SignInFailed    = "failed"    // Error says why
+	SignInExpired   = "expired"   // the user did not finish it in time
+)
+
+// Flows of a SignIn.
+const (
+	FlowBrowser = "browser" // authorization code with PKCE, back to the redirect URI
+	FlowDevice  = "device"  // RFC 8628 device authorization grant: a code typed at a URL
+)
+
+// SignIn is one sign-in of a server: the one waiting for the user (each
+// caller shares it: the automatic one, the tray, the API, step-ups), or
+// the last that ended. The tray and notifications show it; it holds no
+// secret (not the PKCE verifier, not the device code).
+type SignIn struct {
+	// ID tells one sign-in from the next (POST .../authorize answers it).
+	ID     string `json:"id"`
+	Status string `json:"status"` // SignInWaiting, SignInCompleted, SignInFailed or SignInExpired
+	Flow   string `json:"flow"`   // FlowBrowser or FlowDevice
+	// ByUser: the user asked for it (Authorize…, the API, the CLI);
+	// otherwise mcptray started it (a first connection, a step-up).
+	ByUser  bool      `json:"byUser,omitempty"`
+	Started time.Time `json:"started"`
+	// Expires is when a waiting sign-in stops being accepted.
+	Expires time.Time `json:"expires,omitzero"`
+	Ended   time.Time `json:"ended,omitzero"`
+	// URL is where the user signs in: the authorization URL (browser
+	// flow), or the verification URL (device flow; with the code in it
+	// when the server offers verification_uri_complete).
+	URL string `json:"url,omitempty"`
+	// BrowserOpened: mcptray opened a browser tab on URL. False when it
+	// had none to open (headless, --no-browser, the CLI's --paste, the
+	// device flow): show URL to the user.
+	BrowserOpened bool `json:"browserOpened,omitempty"`
+	// UserCode and VerificationURI are the device flow's (RFC 8628 §3.3):
+	// the user opens VerificationURI, on any device, and types UserCode.
+	UserCode        string `json:"userCode,omitempty"`
+	VerificationURI string `json:"verificationUri,omitempty"`
+	// Scopes are the scopes asked for.
+	Scopes []string `json:"scopes,omitempty"`
+	// Missing are the scopes the server needs that the sign-in did not
+	// get (the user unticked them, or the authorization server does not
+	// let mcptray have them); the sign-in then failed, though its tokens
+	// are kept.
+	Missing []string `json:"missingScopes,omitempty"`
+	// Error says why it failed: the authorization server's error and
+	// error_description, a failed code exchange, the scopes not granted
+	// ("granted X; the server needs Y").
+	Error string `json:"error,omitempty"`
 }
 
 // Endpoints are an authorization server's endpoints.
@@ -114,15 +189,20 @@ type Endpoints struct {
 	Authorization string `json:"authorization,omitempty"`
 	Token         string `json:"token,omitempty"`
 	Revocation    string `json:"revocation,omitempty"`
+	// Device is the RFC 8628 device authorization endpoint: where it is
+	// set, a sign-in can go without a browser that reaches mcptray
+	// (Manager.AuthorizeDevice).
+	Device string `json:"device,omitempty"`
 }
 
 // Mirror is what of the summary goes into the settings file's oauth block:
-// no token, no client secret, no code verifier.
+// no token, no client secret, no code verifier, and nothing that changes
+// with a refresh (the expiry), so that a refresh never writes the file.
 func (s *Summary) Mirror() settings.OAuthMirror {
 	m := settings.OAuthMirror{
 		Issuer: s.Issuer, RegisteredClient: s.ClientID, Registration: s.Registration,
-		GrantedScopes: slices.Clone(s.Scopes), ExpiresAt: settings.FormatTime(s.ExpiresAt),
-		AuthorizedAt: settings.FormatTime(s.AuthorizedAt), TokenStore: s.TokenStore,
+		GrantedScopes: slices.Clone(s.Scopes),
+		AuthorizedAt:  settings.FormatTime(s.AuthorizedAt), TokenStore: s.TokenStore,
 	}
 	if e := s.Endpoints; e != nil {
 		m.Discovered = &settings.DiscoveredEndpoints{Authorization: e.Authorization, Token: e.Token, Revocation: e.Revocation}
@@ -150,6 +230,17 @@ type Options struct {
 	Version     string
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// ClientMetadataURL is mcptray's own Client ID Metadata Document, used
+	// with authorization servers that support them when no client is
+	// configured; DefaultClientMetadataURL when empty, "-" for none.
+	ClientMetadataURL string
+	// ClientMetadataRedirectURIs are that document's redirect_uris:
+	// mcptray identifies with it only when its redirect URI is one of them.
+	// DefaultClientMetadataRedirectURIs when nil.
+	ClientMetadataRedirectURIs []string
+	// Presets are the provider presets; the built-in ones (presets.json)
+	// when nil.
+	Presets []Preset
 }
 
 // Manager runs the authorization of every server.
@@ -161,8 +252,19 @@ type Manager struct {
 	clientName string
 	version    string
 	now        func() time.Time
+	cimdURL    string   // mcptray's Client ID Metadata Document, or ""
+	cimdURIs   []string // its redirect_uris
+	presets    []Preset
 
 	changes broadcast.Signal // any server's authorization changed
+
+	// Background work no caller owns (a refresh whose caller gave up, a
+	// device sign-in's polling) runs under bg, and Run waits for it.
+	bg     context.Context
+	stopBg context.CancelFunc
+	bgMu   sync.Mutex     // guards bgDone and orders bgWG.Add before Wait
+	bgDone bool           // Run ended: no new background work
+	bgWG   sync.WaitGroup // the background work running
 
 	// mu guards servers, queue, queued and active.
 	mu      sync.Mutex
@@ -195,6 +297,19 @@ func New(opts Options) (*Manager, error) {
 	// token request is misbehaving, and the body would be lost anyway.
 	c := *opts.HTTPClient
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	if opts.ClientMetadataURL == "" {
+		opts.ClientMetadataURL = DefaultClientMetadataURL
+	}
+	if opts.ClientMetadataURL == "-" {
+		opts.ClientMetadataURL = ""
+	}
+	if opts.ClientMetadataRedirectURIs == nil {
+		opts.ClientMetadataRedirectURIs = strings.Split(DefaultClientMetadataRedirectURIs, ",")
+	}
+	if opts.Presets == nil {
+		opts.Presets = builtinPresets()
+	}
+	bg, stop := context.WithCancel(context.Background())
 	m := &Manager{
 		store:      opts.Store,
 		open:       opts.OpenBrowser,
@@ -203,6 +318,11 @@ func New(opts Options) (*Manager, error) {
 		clientName: opts.ClientName,
 		version:    opts.Version,
 		now:        opts.Now,
+		cimdURL:    opts.ClientMetadataURL,
+		cimdURIs:   opts.ClientMetadataRedirectURIs,
+		presets:    opts.Presets,
+		bg:         bg,
+		stopBg:     stop,
 		servers:    map[string]*server{},
 		queued:     map[string]bool{},
 		wake:       make(chan struct{}, 1),
@@ -234,11 +354,26 @@ func (m *Manager) Configure(ctx context.Context, name string, cfg *Config) error
 	s.mu.Lock()
 	if !sameConfig(s.cfg, c) {
 		s.disc = nil
+		s.refreshRefused = ""
+		if s.hasCfg {
+			// The user changed the configuration (a client secret fixed,
+			// say): what the last sign-in failed on may hold no more.
+			if s.st == StateFailed {
+				s.st, s.reason = StateNone, ""
+			}
+			s.autoBlocked = ""
+		}
 	}
 	s.cfg, s.hasCfg = c, true
 	s.mu.Unlock()
 	if cfg.Legacy != nil {
 		return s.importLegacy(ctx, *cfg.Legacy)
+	}
+	if c.ServerURL != "" && c.Unavailable == "" {
+		// Read the secrets now, before the server connects, so that the
+		// summary (and the mirror written from it) tells what they hold
+		// from the start. A failure is noted when they are used.
+		_, _ = s.load(ctx)
 	}
 	return nil
 }
@@ -313,6 +448,7 @@ func (m *Manager) Summary(name string) *Summary {
 func (m *Manager) Run(ctx context.Context) error {
 	t := time.NewTicker(30 * time.Second)
 	defer t.Stop()
+	defer m.stopBackground()
 	for {
 		stored := m.store.Changes()
 		m.nextAutomatic(ctx)
@@ -326,6 +462,33 @@ func (m *Manager) Run(ctx context.Context) error {
 		case <-m.wake:
 		}
 	}
+}
+
+// background runs f on its own goroutine, under a context no caller owns
+// (it ends when Run does), and Run waits for it. After Run ended, f runs on
+// the caller's goroutine instead, under a context that is already done.
+func (m *Manager) background(f func(ctx context.Context)) {
+	m.bgMu.Lock()
+	if m.bgDone {
+		m.bgMu.Unlock()
+		f(m.bg)
+		return
+	}
+	m.bgWG.Add(1)
+	m.bgMu.Unlock()
+	go func() {
+		defer m.bgWG.Done()
+		f(m.bg)
+	}()
+}
+
+// stopBackground ends the background work and waits for it.
+func (m *Manager) stopBackground() {
+	m.bgMu.Lock()
+	m.bgDone = true
+	m.bgMu.Unlock()
+	m.stopBg()
+	m.bgWG.Wait()
 }
 
 // sameConfig reports whether two configurations lead to the same discovery

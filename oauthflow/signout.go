@@ -21,8 +21,12 @@ func (m *Manager) SignOut(ctx context.Context, name string) error {
 	t := b.Token
 	s.mu.Unlock()
 	if t != nil {
-		if d, err := s.discovery(ctx, nil); err == nil && d.as.RevocationEndpoint != "" {
-			if c, err := s.clientFor(ctx, d); err == nil {
+		d, err := s.discovery(ctx, nil)
+		if err == nil && t.Issuer != "" && !sameIssuer(t.Issuer, d.issuer) {
+			// Tokens go only to the authorization server that issued them.
+			s.event("info", "the tokens were issued by "+t.Issuer+", which the server no longer uses; deleting them only")
+		} else if err == nil && d.as.RevocationEndpoint != "" {
+			if c, ok := s.tokenClient(ctx, d, t); ok {
 				// Revoking the refresh token ends the whole grant, its
 				// access tokens too (RFC 7009 §2.1); JWT access tokens
 				// often cannot be revoked on their own.
@@ -44,6 +48,7 @@ func (m *Manager) SignOut(ctx context.Context, name string) error {
 	err = s.update(ctx, func(b *bundle) { b.Token, b.Pending = nil, nil })
 	s.mu.Lock()
 	s.signedOut = true
+	s.device = nil
 	s.mu.Unlock()
 	s.event("info", "signed out")
 	s.setState(StateNeedsAuthorization, "signed out")

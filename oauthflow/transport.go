@@ -1,12 +1,15 @@
 package oauthflow
 
 import (
+	"errors"
 	"io"
 	"net/http"
+	"slices"
 )
 
 // maxStepUps bounds the authorizations one request may ask for more
-// scopes (403 insufficient_scope) before it gives up.
+// scopes (403 insufficient_scope) before it gives up; maxAutoStepUps
+// bounds them per server.
 const maxStepUps = 2
 
 // Transport returns the HTTP transport for a server's MCP connection: it
@@ -14,7 +17,8 @@ const maxStepUps = 2
 // the settings), renews it ahead of expiry and after a 401, turns a 401 it
 // cannot fix into an *AuthorizationError, and answers a 403
 // insufficient_scope by asking the user for the union of the scopes held and
-// those challenged, at most twice per request.
+// those challenged, at most twice per request and maxAutoStepUps times per
+// server until the user asks for a sign-in.
 // The server must have been configured first.
 func (m *Manager) Transport(name string, base http.RoundTripper) http.RoundTripper {
 	if base == nil {
@@ -45,14 +49,29 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			ch, _ := ParseChallenge(resp.Header)
 			s.noteChallenge(ch)
 			if tok != "" && replayable(req) {
-				if next := s.renewAfterRejection(ctx, tok); next != "" {
+				next, err := s.renewAfterRejection(ctx, tok)
+				var ae *AuthorizationError
+				switch {
+				case errors.As(err, &ae):
+					discard(resp)
+					return nil, ae
+				case err != nil:
+					// Renewal failed for want of the network, say: the
+					// tokens stay for the next attempt.
+					discard(resp)
+					return nil, err
+				case next != "":
 					discard(resp)
 					if resp, err = t.send(req, next); err != nil {
 						return nil, err
 					}
 					if resp.StatusCode != http.StatusUnauthorized {
+						if resp.StatusCode < 400 {
+							s.markWorking()
+						}
 						return resp, nil
 					}
+					tok = next
 					ch, _ = ParseChallenge(resp.Header)
 					s.noteChallenge(ch)
 				}
@@ -86,15 +105,22 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			discard(resp)
 			stepUps++
 			s.noteChallenge(ch)
-			if err := s.stepUp(ctx, ch); err != nil {
+			if err := s.stepUp(ctx, ch, tok); err != nil {
 				return nil, err
 			}
 			continue
 		}
-		if tok != "" && s.state() != StateAuthorized {
-			s.setState(StateAuthorized, "")
+		if tok != "" && resp.StatusCode < 400 {
+			s.markWorking()
 		}
 		return resp, nil
+	}
+}
+
+// markWorking records that the server accepted the token.
+func (s *server) markWorking() {
+	if s.state() != StateAuthorized {
+		s.setState(StateAuthorized, "")
 	}
 }
 
@@ -125,7 +151,8 @@ func discard(resp *http.Response) {
 	resp.Body.Close()
 }
 
-// noteChallenge remembers what the server last asked for.
+// noteChallenge remembers what the server last asked for, and the scopes
+// it said it needs.
 func (s *server) noteChallenge(ch Challenge) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -134,4 +161,10 @@ func (s *server) noteChallenge(ch Challenge) {
 	}
 	c := ch
 	s.challenge = &c
+	switch {
+	case ch.Error == "insufficient_scope":
+		s.wanted = unionScopes(s.wanted, ch.Scopes)
+	case len(ch.Scopes) > 0:
+		s.challenged = slices.Clone(ch.Scopes)
+	}
 }

@@ -76,7 +76,11 @@ type OAuthMirror struct {
 	Registration     string               `json:"registration,omitempty"`       // static, cimd or dynamic
 	Discovered       *DiscoveredEndpoints `json:"discovered,omitempty"`
 	GrantedScopes    []string             `json:"grantedScopes,omitzero"`
-	ExpiresAt        string               `json:"expiresAt,omitempty"`
+	// ExpiresAt is no longer written: it changes with every token refresh,
+	// and a file rewritten at each refresh re-applies the settings and
+	// redraws the tray (issue 9). The API shows the expiry. SetMirror drops
+	// the one an earlier mcptray wrote.
+	ExpiresAt string `json:"expiresAt,omitempty"`
 	// AuthorizedAt says a sign-in once completed: a server that asks again
 	// later lost credentials that worked, and no browser opens by surprise.
 	AuthorizedAt string `json:"authorizedAt,omitempty"`
@@ -160,17 +164,22 @@ func (o *OAuth) ClearSecrets(tokenStore string) {
 	}
 }
 
-// SetMirror writes what mcptray learned at a sign-in. A sign-out clears the
-// authorization's facts but keeps AuthorizedAt (the server was authorized
-// before) and where tokens go.
+// SetMirror writes what mcptray learned at a sign-in: facts that change at
+// a sign-in, a sign-out or a new registration, never at a refresh. A
+// sign-out clears the authorization's facts but keeps AuthorizedAt (the
+// server was authorized before) and where tokens go; endpoints not
+// discovered yet in this run keep the ones the file has.
 func (o *OAuth) SetMirror(m OAuthMirror) {
+	m.ExpiresAt = ""
 	if m.AuthorizedAt == "" {
 		m.AuthorizedAt = o.AuthorizedAt
 	}
 	if m.TokenStore == "" {
 		m.TokenStore = o.TokenStore
 	}
-	if m.Discovered != nil && o.Discovered != nil {
+	if m.Discovered == nil {
+		m.Discovered = o.Discovered
+	} else if o.Discovered != nil {
 		d := *m.Discovered
 		d.Extra = o.Discovered.Extra
 		m.Discovered = &d

@@ -138,3 +138,39 @@ func TestResolveExpandsEveryOAuthField(t *testing.T) {
 		t.Error("Resolve changed the settings themselves")
 	}
 }
+
+// TestMirrorHoldsSignInFactsOnly: expiresAt changes with every refresh, so
+// the mirror never writes it and drops the one an earlier mcptray wrote;
+// endpoints not discovered yet in this run keep the file's.
+func TestMirrorHoldsSignInFactsOnly(t *testing.T) {
+	o := &OAuth{OAuthMirror: OAuthMirror{
+		Issuer: "https://as.example", ExpiresAt: "2026-01-01T00:00:00Z",
+		Discovered: &DiscoveredEndpoints{Token: "https://as.example/token"},
+	}}
+	o.SetMirror(OAuthMirror{Issuer: "https://as.example", ExpiresAt: "2026-02-02T00:00:00Z", AuthorizedAt: "2026-01-01T00:00:00Z"})
+	if o.ExpiresAt != "" {
+		t.Errorf("expiresAt %q written", o.ExpiresAt)
+	}
+	if o.Discovered == nil || o.Discovered.Token != "https://as.example/token" {
+		t.Errorf("discovered endpoints lost: %+v", o.Discovered)
+	}
+	b, err := o.MarshalJSON()
+	if err != nil || strings.Contains(string(b), "expiresAt") {
+		t.Errorf("%s %v", b, err)
+	}
+}
+
+// TestMirrorOnlyBlockKeepsTheConnection: the block the first sign-in of a
+// server configured by URL alone writes (mirrored facts only) is no
+// configuration, so the server keeps its connection and its trace.
+func TestMirrorOnlyBlockKeepsTheConnection(t *testing.T) {
+	bare := &Server{URL: "https://x.example/mcp"}
+	mirrored := &Server{URL: "https://x.example/mcp", OAuth: &OAuth{OAuthMirror: OAuthMirror{Issuer: "https://as.example", AuthorizedAt: "2026-01-01T00:00:00Z"}}}
+	if bare.ConnectionKey() != mirrored.ConnectionKey() {
+		t.Error("a mirror-only oauth block changed the connection key")
+	}
+	configured := &Server{URL: "https://x.example/mcp", OAuth: &OAuth{OAuthConfig: OAuthConfig{Scopes: []string{"a"}}}}
+	if bare.ConnectionKey() == configured.ConnectionKey() {
+		t.Error("a configured oauth block kept the connection key")
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"maps"
 	"net/url"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -86,7 +87,11 @@ func (s *Server) ConnectionKey() string {
 		Enabled       bool
 		OAuth         *OAuthConfig
 	}{s.Kind(), s.Command, s.Args, s.Env, s.Cwd, s.URL, s.Headers, s.IsEnabled(), nil}
-	if s.OAuth != nil {
+	// A block with nothing configured is no block: the first sign-in of a
+	// server configured by URL alone writes one with the mirrored facts
+	// only, and must not restart the server (issue 9: the restart lost the
+	// sign-in's trace).
+	if s.OAuth != nil && !reflect.ValueOf(s.OAuth.OAuthConfig).IsZero() {
 		k.OAuth = &s.OAuth.OAuthConfig
 	}
 	b, _ := json.Marshal(k) // maps marshal in key order

@@ -175,6 +175,14 @@ func (b *Browser) walk(ctx context.Context, u string, stop *url.URL) (*url.URL, 
 		page := string(body)
 		forms := parseForms(page)
 		if len(forms) == 0 {
+			// zitadel/oidc's device confirmation: Allow and Deny are
+			// buttons that navigate (onclick="location.href=...").
+			if next, ok := b.chooseButton(req.URL, page); ok {
+				if req, err = http.NewRequestWithContext(ctx, http.MethodGet, next.String(), nil); err != nil {
+					return nil, err
+				}
+				continue
+			}
 			if stop == nil {
 				return req.URL, b.untickedAll(unticked)
 			}
@@ -205,28 +213,50 @@ func sameEndpoint(a, b *url.URL) bool {
 }
 
 var (
-	denyWords = regexp.MustCompile(`(?i)\b(deny|reject|decline|cancel|abort|refuse|no)\b`)
+	denyWords = regexp.MustCompile(`(?i)\b(deny|denied|reject|decline|cancel|abort|refuse|no)\b`)
 	userField = regexp.MustCompile(`(?i)user|login|email`)
+	passField = regexp.MustCompile(`(?i)pass`)
+	// navigate is a button that goes somewhere by script.
+	navigate = regexp.MustCompile(`(?is)<button\b[^>]*onclick\s*=\s*"location\.href\s*=\s*'([^']*)'"[^>]*>(.*?)</button>`)
 )
+
+// chooseButton picks, on a page without a form, the button that navigates
+// to approve or to decline, as Decision says.
+func (b *Browser) chooseButton(page *url.URL, body string) (*url.URL, bool) {
+	for _, m := range navigate.FindAllStringSubmatch(body, -1) {
+		href, label := html.UnescapeString(m[1]), textRe.ReplaceAllString(m[2], " ")
+		if denyWords.MatchString(label+" "+href) == (b.Decision == Decline) {
+			next, err := page.Parse(href)
+			return next, err == nil
+		}
+	}
+	return nil, false
+}
+
+// isPassword: a password field, by its type or, where a page forgot the
+// type, by its name.
+func (c control) isPassword() bool {
+	return c.typ == "password" || c.typ == "text" && passField.MatchString(c.name)
+}
 
 // answer fills in the page's form as the user would and returns the
 // request that submits it.
 func (b *Browser) answer(ctx context.Context, page *url.URL, body string, forms []form, unticked map[string]bool) (*http.Request, error) {
 	f := forms[0]
 	for _, c := range forms {
-		if c.has("password") {
+		if slices.ContainsFunc(c.inputs, control.isPassword) {
 			f = c
 			break
 		}
 	}
-	login := f.has("password")
+	login := slices.ContainsFunc(f.inputs, control.isPassword)
 	values := url.Values{}
 	for _, in := range f.inputs {
-		switch in.typ {
-		case "submit", "button", "reset", "image", "file":
-		case "password":
+		switch {
+		case in.typ == "submit" || in.typ == "button" || in.typ == "reset" || in.typ == "image" || in.typ == "file":
+		case in.isPassword():
 			values.Add(in.name, b.Password)
-		case "checkbox", "radio":
+		case in.typ == "checkbox" || in.typ == "radio":
 			if !in.checked {
 				continue
 			}
@@ -312,10 +342,6 @@ type form struct {
 type control struct {
 	typ, name, value, text string
 	checked                bool
-}
-
-func (f form) has(typ string) bool {
-	return slices.ContainsFunc(f.inputs, func(c control) bool { return c.typ == typ })
 }
 
 type link struct{ href, text string }

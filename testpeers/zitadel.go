@@ -50,7 +50,10 @@ type ZitadelOptions struct {
 //   - sends no RFC 9207 iss;
 //   - matches a confidential web client's redirect URI exactly, port included;
 //   - serves only OpenID discovery, no RFC 8414 document, and advertises a
-//     device_authorization_endpoint (RFC 8628);
+//     device_authorization_endpoint (RFC 8628), which every client here
+//     may use: its verification page (/device) takes the user code, then
+//     the login (a password field without type="password"), then Allow
+//     or Deny buttons that navigate by script;
 //   - has a login page but no consent page: nothing to decline or untick.
 type Zitadel struct {
 	Issuer string

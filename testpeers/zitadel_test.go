@@ -3,8 +3,10 @@
 package testpeers
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -135,6 +137,69 @@ func TestZitadel(t *testing.T) {
 		g.redirect = "http://127.0.0.1:45679/callback"
 		if _, err := g.tryAuthorize(NewBrowser(t, ZitadelUser, ZitadelPassword), "openid"); err == nil {
 			t.Error("another port of a web client's redirect URI was accepted")
+		}
+	})
+
+	t.Run("device flow", func(t *testing.T) {
+		// RFC 8628: the code at the device endpoint, the user at the
+		// verification page in a browser, the tokens by polling.
+		if meta.DeviceAuthorizationURL == "" {
+			t.Fatal("no device_authorization_endpoint")
+		}
+		resp, err := http.PostForm(meta.DeviceAuthorizationURL, url.Values{"client_id": {"mcptray"}, "scope": {"openid offline_access mcp:tools"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var dv struct {
+			DeviceCode string `json:"device_code"`
+			UserCode   string `json:"user_code"`
+			Complete   string `json:"verification_uri_complete"`
+			Interval   int    `json:"interval"`
+		}
+		json.NewDecoder(resp.Body).Decode(&dv)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || dv.DeviceCode == "" || dv.Complete == "" {
+			t.Fatalf("device authorization: %d %+v", resp.StatusCode, dv.UserCode)
+		}
+		poll := func() (int, map[string]any) {
+			resp, err := http.PostForm(meta.TokenEndpoint, url.Values{"client_id": {"mcptray"}, "grant_type": {"urn:ietf:params:oauth:grant-type:device_code"}, "device_code": {dv.DeviceCode}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var out map[string]any
+			json.NewDecoder(resp.Body).Decode(&out)
+			return resp.StatusCode, out
+		}
+		if status, out := poll(); status != 400 || out["error"] != "authorization_pending" {
+			t.Fatalf("before the user: %d %v", status, out["error"])
+		}
+		b := NewBrowser(t, ZitadelUser, ZitadelPassword)
+		if err := b.Open(t.Context(), dv.Complete); err != nil {
+			t.Fatal(err)
+		}
+		b.wg.Wait()
+		if errs := b.Errors(); len(errs) > 0 || !strings.Contains(b.Pages(), "/device/confirm") {
+			t.Fatalf("the browser: %v\n%s", errs, b.Pages())
+		}
+		status, out := poll()
+		if status != 200 || out["access_token"] == nil || out["refresh_token"] == nil {
+			t.Fatalf("after the user: %d %v %v\n%s", status, out["error"], out["error_description"], z.Output())
+		}
+		text, err := callTool(t, rs.URL, out["access_token"].(string), "whoami")
+		if err != nil || !strings.Contains(text, "mcp:tools") {
+			t.Errorf("whoami: %q, %v", text, err)
+		}
+		// Declined.
+		resp, _ = http.PostForm(meta.DeviceAuthorizationURL, url.Values{"client_id": {"mcptray"}, "scope": {"openid"}})
+		json.NewDecoder(resp.Body).Decode(&dv)
+		resp.Body.Close()
+		d := NewBrowser(t, ZitadelUser, ZitadelPassword)
+		d.Decision = Decline
+		d.Open(t.Context(), dv.Complete)
+		d.wg.Wait()
+		if status, out := poll(); status == 200 || out["error"] != "access_denied" {
+			t.Errorf("declined: %d %v", status, out["error"])
 		}
 	})
 

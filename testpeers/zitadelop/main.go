@@ -11,7 +11,8 @@
 // any port, RFC 8252 section 7.3); each -secret-client is
 // id:secret=redirect[,...] for a confidential web client (client_secret_basic).
 // Their access tokens are JWTs, so that a resource server can verify them,
-// with the granted scopes in their "scope" claim;
+// with the granted scopes in their "scope" claim; every client may use the
+// device authorization grant (RFC 8628) the provider advertises;
 // -scope names the scopes a client may ask for besides the OpenID ones
 // (the provider drops any other scope from a request without an error).
 package main
@@ -33,6 +34,7 @@ import (
 
 	"github.com/zitadel/oidc/v3/example/server/exampleop"
 	"github.com/zitadel/oidc/v3/example/server/storage"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 )
 
@@ -80,7 +82,8 @@ func run(natives, webs, scopes []string) error {
 	storage.RegisterClients(clients...)
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	st := &scopedStorage{Storage: storage.NewStorage(storage.NewUserStore(issuer)), scopes: scopes}
+	users := storage.NewUserStore(issuer)
+	st := &scopedStorage{Storage: storage.NewStorage(users), users: users, scopes: scopes}
 	router := exampleop.SetupServer(issuer, st, log, false)
 	srv := &http.Server{Handler: router, ReadHeaderTimeout: 10 * time.Second}
 
@@ -107,7 +110,18 @@ func run(natives, webs, scopes []string) error {
 // its own "custom_scope".
 type scopedStorage struct {
 	*storage.Storage
+	users  storage.UserStore
 	scopes []string
+}
+
+// CompleteDeviceAuthorization records the user who approved a device
+// sign-in by id: the example's device login passes the user name, which
+// the token's claims cannot be looked up by ("user not found").
+func (s *scopedStorage) CompleteDeviceAuthorization(ctx context.Context, userCode, username string) error {
+	if u := s.users.GetUserByUsername(username); u != nil {
+		username = u.ID
+	}
+	return s.Storage.CompleteDeviceAuthorization(ctx, userCode, username)
 }
 
 // GetPrivateClaimsFromScopes is op.Storage's hook for the claims a JWT
@@ -140,6 +154,16 @@ type scopedClient struct {
 }
 
 func (c scopedClient) AccessTokenType() op.AccessTokenType { return op.AccessTokenTypeJWT }
+
+// GrantTypes adds the device authorization grant (RFC 8628) that the
+// provider advertises: the example's clients do not have it.
+func (c scopedClient) GrantTypes() []oidc.GrantType {
+	gt := c.Client.GrantTypes()
+	if !slices.Contains(gt, oidc.GrantTypeDeviceCode) {
+		gt = append(slices.Clone(gt), oidc.GrantTypeDeviceCode)
+	}
+	return gt
+}
 
 func (c scopedClient) IsScopeAllowed(scope string) bool {
 	return slices.Contains(c.scopes, scope) || c.Client.IsScopeAllowed(scope)
