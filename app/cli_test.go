@@ -62,6 +62,8 @@ func TestUsage(t *testing.T) {
 		{[]string{"add", "x", "http://h/mcp", "--", "cmd"}, "give a URL, or a command after --, not both"},
 		{[]string{"add", "x", "--", "cmd", "--header", "A: b"}, ""}, // after --, it is the command's
 		{[]string{"status", "--header", "A: b"}, "are flags of `mcptray add`"},
+		{[]string{"status", "--paste"}, "are flags of `mcptray authorize`"},
+		{[]string{"authorize", "x", "--paste", "--device"}, "exclude each other"},
 		{[]string{"status", "--", "x"}, "`--` is for `mcptray add NAME -- COMMAND ARGS…`"},
 		{[]string{"help", "frobnicate"}, `no command "frobnicate"`},
 	} {
