@@ -17,13 +17,13 @@ import (
 // instantLink is an upstream that answers every tools/call at once, in
 // process: what is left to measure is the hub's own work per call.
 type instantLink struct {
-	deliver func([]byte, json.RawMessage)
-	result  []byte
-	lostCh  chan struct{}
+	sink   sink
+	result []byte
+	lostCh chan struct{}
 }
 
-func (l *instantLink) start(_ context.Context, d func([]byte, json.RawMessage)) error {
-	l.deliver = d
+func (l *instantLink) start(_ context.Context, to sink) error {
+	l.sink = to
 	return nil
 }
 
@@ -31,7 +31,7 @@ func (l *instantLink) send(_ context.Context, msg []byte, h sendInfo) error {
 	if h.id == nil {
 		return nil
 	}
-	l.deliver(appendResult(nil, h.id, l.result), nil)
+	l.sink.deliver(appendResult(nil, h.id, l.result), nil)
 	return nil
 }
 
@@ -63,7 +63,7 @@ func benchHub(b *testing.B, modern bool) *Hub {
 		s.version = versionLegacy
 	}
 	s.caps = parseServerCaps([]byte(`{"tools":{}}`))
-	l.start(context.Background(), s.deliver)
+	l.start(context.Background(), s)
 	u.sess.Store(s)
 	var ls lists
 	ls.items[kindTools] = decodeItems(kindTools, []json.RawMessage{json.RawMessage(`{"name":"echo","inputSchema":{"type":"object","properties":{"text":{"type":"string"}}}}`)}, func(string, error) {})

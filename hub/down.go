@@ -2,6 +2,7 @@ package hub
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -31,8 +32,9 @@ const (
 
 // sessionTable holds the legacy sessions of every view.
 type sessionTable struct {
-	mu   sync.Mutex // guards byID
+	mu   sync.Mutex // guards byID and max
 	byID map[string]*downSession
+	max  int // maxSessions when 0; tests make it small
 }
 
 func (t *sessionTable) get(id string) *downSession {
@@ -47,7 +49,7 @@ func (t *sessionTable) add(s *downSession) (evicted *downSession) {
 	if t.byID == nil {
 		t.byID = map[string]*downSession{}
 	}
-	if len(t.byID) >= maxSessions {
+	if limit := cmp.Or(t.max, maxSessions); len(t.byID) >= limit {
 		for _, o := range t.byID {
 			if evicted == nil || o.lastActive.Load() < evicted.lastActive.Load() {
 				evicted = o
@@ -123,7 +125,10 @@ func (s *downSession) newStream() *stream {
 // push sends a message that belongs to no request: on the GET stream (kept
 // there for a client that opens or reopens it with Last-Event-ID), or on
 // the HTTP+SSE transport's one stream.
-func (s *downSession) push(msg []byte) error {
+func (s *downSession) push(msg []byte) error { return s.pushEvent(event{data: msg}) }
+
+// pushEvent is push for an event's message.
+func (s *downSession) pushEvent(e event) error {
 	s.mu.Lock()
 	if s.get == nil {
 		if s.sse {
@@ -139,7 +144,7 @@ func (s *downSession) push(msg []byte) error {
 	}
 	st := s.get
 	s.mu.Unlock()
-	st.write(msg, false)
+	st.add(e, false)
 	return nil
 }
 
@@ -399,7 +404,8 @@ func (o *batchOut) send(msg []byte) error {
 	}
 	return nil
 }
-func (o *batchOut) final(msg []byte, _ int) { o.answer = msg }
+func (o *batchOut) final(msg []byte, _ int)   { o.answer = msg }
+func (o *batchOut) finalParts(parts [][]byte) { o.answer = bytes.Join(parts, nil) }
 
 // initialize opens a legacy session.
 func (h *Hub) initialize(v *view, w http.ResponseWriter, r *http.Request, m *message) {

@@ -292,6 +292,7 @@ func (f *flight) pump(ctx context.Context, call *upCall, params []byte) {
 			if rt == "input_required" && !f.c.modern {
 				// A 2026-07-28 server asks a 2025 client: ask the client,
 				// then retry.
+				resp = resp.whole()
 				rounds++
 				if rounds > maxRounds {
 					f.v.fail(f.c, f.m, f.o, fmt.Errorf("%s kept asking for more input (%d rounds); mcptray gave up", f.u.name, maxRounds))
@@ -312,15 +313,17 @@ func (f *flight) pump(ctx context.Context, call *upCall, params []byte) {
 			if rt == "task" || f.m.method == "tools/call" && hasTask(resp.result) {
 				f.v.h.tasks.record(resp.result, f.u)
 			}
-			f.finalResult(resp.result)
+			f.finalResult(resp)
 			return
 		}
 	}
 }
 
 // finalResult writes the server's result with the protocol keys of the
-// client's revision, the rest of it as the server wrote it.
-func (f *flight) finalResult(result []byte) {
+// client's revision, the rest of it as the server wrote it. A large
+// result's values go out of their rope as they are.
+func (f *flight) finalResult(resp *message) {
+	result := resp.result
 	edits := resultEdits(result, f.c.modern, f.v.serverInfo())
 	if f.c.modern && f.m.method == "resources/read" {
 		edits = append(edits, cacheEdits(result)...)
@@ -328,7 +331,13 @@ func (f *flight) finalResult(result []byte) {
 	if len(edits) > 0 {
 		result = rawjson.Apply(result, edits...)
 	}
-	f.o.final(appendResult(nil, f.m.id, result), 0)
+	msg := appendResult(nil, f.m.id, result)
+	if resp.large == nil {
+		f.o.final(msg, 0)
+		return
+	}
+	f.o.finalParts(resp.large.expand(msg))
+	f.v.h.largePassed()
 }
 
 // cacheEdits give a cacheable result from a server that gave no caching

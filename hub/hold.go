@@ -146,7 +146,7 @@ func (f *flight) answerHold(h *hold, reqs []*message) bool {
 	result = append(result, `,"requestState":`...)
 	result = rawjson.AppendQuote(result, f.v.h.holds.state(h.id, f))
 	result = append(result, '}')
-	f.finalResult(result)
+	f.finalResult(&message{result: result})
 	return true
 }
 
@@ -257,4 +257,10 @@ func (l *lockedOut) final(msg []byte, status int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.o.final(msg, status)
+}
+
+func (l *lockedOut) finalParts(parts [][]byte) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.o.finalParts(parts)
 }

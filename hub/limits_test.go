@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -150,5 +151,105 @@ func TestTimeoutsSpareStreams(t *testing.T) {
 	status, msgs := modernPost(t, h.base+"/mcp/t", body, map[string]string{"Mcp-Method": "tools/call", "Mcp-Name": "sleep"})
 	if status != 200 || len(msgs) == 0 || !strings.Contains(string(msgs[len(msgs)-1]), "slept") {
 		t.Errorf("a 2026-07-28 call longer than the timeouts: %d %s", status, msgs)
+	}
+}
+
+// sessionStatus sends method (a ping for POST) in session sid and returns
+// the HTTP status.
+func sessionStatus(t *testing.T, method, url, sid string) int {
+	t.Helper()
+	var body io.Reader
+	if method == "POST" {
+		body = strings.NewReader(`{"jsonrpc":"2.0","id":2,"method":"ping"}`)
+	}
+	req, _ := http.NewRequest(method, url, body)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Mcp-Session-Id", sid)
+	req.Header.Set("Mcp-Protocol-Version", "2025-06-18")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestSessionLimits: a terminated session is forgotten; beyond the bound
+// the session idle longest is closed, and a client that comes back with it
+// gets 404, the transport's word for "open a new one" (2025-11-25,
+// basic/transports "Session Management"); idle sessions cost little.
+func TestSessionLimits(t *testing.T) {
+	h := startHub(t, settingsJSON(map[string]any{"t": stdioServer(testServerBin, "stdio")}))
+	h.waitConnected("t")
+	url := h.base + "/mcp/t"
+	count := func() int {
+		h.hub.sessions.mu.Lock()
+		defer h.hub.sessions.mu.Unlock()
+		return len(h.hub.sessions.byID)
+	}
+
+	// Terminated: DELETE, then the id is unknown.
+	sid := newRawSession(t, url).sid
+	if got := sessionStatus(t, "DELETE", url, sid); got/100 != 2 {
+		t.Fatalf("DELETE: %d", got)
+	}
+	if got := sessionStatus(t, "POST", url, sid); got != http.StatusNotFound {
+		t.Errorf("a ping in a terminated session: %d, want 404", got)
+	}
+	if n := count(); n != 0 {
+		t.Errorf("%d sessions kept after the only one ended", n)
+	}
+
+	// The bound.
+	h.hub.sessions.mu.Lock()
+	h.hub.sessions.max = 20
+	h.hub.sessions.mu.Unlock()
+	var ids []string
+	for range 20 {
+		ids = append(ids, newRawSession(t, url).sid)
+	}
+	time.Sleep(5 * time.Millisecond) // the clock tells the first one's use apart
+	if got := sessionStatus(t, "POST", url, ids[0]); got != 200 {
+		t.Fatalf("a ping: %d", got)
+	}
+	for range 5 {
+		ids = append(ids, newRawSession(t, url).sid)
+	}
+	if n := count(); n != 20 {
+		t.Errorf("%d sessions, want the bound, 20", n)
+	}
+	for i, id := range ids {
+		want := 200
+		if i >= 1 && i <= 5 {
+			want = http.StatusNotFound // idle longest: closed for the newest five
+		}
+		if got := sessionStatus(t, "POST", url, id); got != want {
+			t.Errorf("session %d: %d, want %d", i, got, want)
+		}
+	}
+}
+
+// TestIdleSessionCost: an idle session keeps at most 2 KB of the hub's
+// heap (issue 11). It counts bytes, not time.
+func TestIdleSessionCost(t *testing.T) {
+	h := startHub(t, settingsJSON(map[string]any{"t": stdioServer(testServerBin, "stdio")}))
+	h.waitConnected("t")
+	url := h.base + "/mcp/t"
+	newRawSession(t, url) // warm: connections, pools
+	const n = 2000
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for range n {
+		newRawSession(t, url)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	per := (int64(after.HeapAlloc) - int64(before.HeapAlloc)) / n
+	t.Logf("an idle session: %d bytes of heap", per)
+	if per > 2048 {
+		t.Errorf("an idle session keeps %d bytes, want at most 2048", per)
 	}
 }

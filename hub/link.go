@@ -9,6 +9,7 @@ import (
 	"strconv"
 
 	"github.com/mcptray/mcptray/hub/internal/rawjson"
+	"github.com/mcptray/mcptray/hub/internal/rope"
 )
 
 // link is one upstream connection's transport: it carries raw JSON-RPC
@@ -23,7 +24,7 @@ import (
 // the link is no longer wanted, whatever happened before.
 type link interface {
 	// start connects. From then on every message the server sends comes to
-	// deliver, in the order the server sent it, with via: the id (raw JSON)
+	// the sink, in the order the server sent it, with via: the id (raw JSON)
 	// of the request whose HTTP response stream carried it, or nil when it
 	// came on a channel shared by all requests (stdio, the legacy SSE
 	// stream, the 2025 GET stream). deliver must not block for long. msg is
@@ -37,7 +38,7 @@ type link interface {
 	// and SSE it runs on the link's one reading goroutine.
 	//
 	// ctx is the link's lifetime: when it ends the link closes.
-	start(ctx context.Context, deliver func(msg []byte, via json.RawMessage)) error
+	start(ctx context.Context, to sink) error
 	// send sends one message. For a request over streamable HTTP it returns
 	// once the POST's answer has been read: a JSON body, or an SSE stream to
 	// the request's response (every message on it goes to deliver with via
@@ -51,6 +52,32 @@ type link interface {
 	// only with close.
 	lost() <-chan struct{}
 	close() error
+}
+
+// sink is where a link's messages go: the upSession.
+type sink interface {
+	// deliver takes one message (see link.start).
+	deliver(msg []byte, via json.RawMessage)
+	// deliverLarge takes a message over largeMessage, which the link read
+	// into a rope rather than one buffer (issue 11), unchecked and unsplit
+	// (it may be a batch). It reports whether the message was, or held,
+	// the response to the request via names: the end of that request's
+	// stream.
+	deliverLarge(r *rope.Rope, via json.RawMessage) (answered bool)
+}
+
+// deliverFunc is a sink of one function, which gets large messages whole:
+// for tests of the links.
+type deliverFunc func(msg []byte, via json.RawMessage)
+
+func (f deliverFunc) deliver(msg []byte, via json.RawMessage) { f(msg, via) }
+
+func (f deliverFunc) deliverLarge(r *rope.Rope, via json.RawMessage) (answered bool) {
+	eachMessage(r.Bytes(), func(m []byte) {
+		f(m, via)
+		answered = answered || responseTo(m, via)
+	})
+	return answered
 }
 
 // sendInfo is what a link needs to know of a message besides its bytes:

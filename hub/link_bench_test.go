@@ -75,7 +75,7 @@ func BenchmarkLinkHTTP(b *testing.B) {
 				b.Fatal(err)
 			}
 			var got []byte
-			if err := l.start(context.Background(), func(msg []byte, _ json.RawMessage) { got = msg }); err != nil {
+			if err := l.start(context.Background(), deliverFunc(func(msg []byte, _ json.RawMessage) { got = msg })); err != nil {
 				b.Fatal(err)
 			}
 			defer l.close()

@@ -5,6 +5,8 @@ import (
 	"io"
 	"sync"
 	"time"
+
+	"github.com/mcptray/mcptray/hub/internal/rope"
 )
 
 // eventReader reads a text/event-stream incrementally, as the HTML Living
@@ -18,7 +20,10 @@ import (
 // One event's data is bounded by max: an event over it is still read to
 // its end (and its data dropped) and comes out with tooLarge set, so that
 // the stream can go on. The reader keeps its buffers across events; an
-// event's bytes are valid until the next call of next.
+// event's bytes are valid until the next call of next. A data line over
+// ropeFrom goes into a rope instead, whose blocks are never copied, as a
+// growing buffer's would be (issue 11); an event over largeMessage hands
+// the rope over.
 type eventReader struct {
 	r   io.Reader
 	max int
@@ -29,12 +34,14 @@ type eventReader struct {
 	bomChecked bool
 	skipLF     bool // the last line ended with CR: a LF right after is part of it
 	discarding bool // the current line is over the bound: drop it up to its end
+	spilling   bool // the current line is a data line going into big
 
 	// The event being assembled.
 	hasData bool
-	over    bool   // its data went over max
-	typ     []byte // the event type buffer
-	idBuf   []byte // the last event ID buffer, which outlives events
+	over    bool       // its data went over max
+	typ     []byte     // the event type buffer
+	big     *rope.Rope // the data, once a line of it was over ropeFrom
+	idBuf   []byte     // the last event ID buffer, which outlives events
 
 	// lastID is the last event ID string: set when an event is dispatched
 	// (dispatched or not for want of data), so it names the last event
@@ -47,8 +54,9 @@ type eventReader struct {
 
 // sseEvent is one dispatched event.
 type sseEvent struct {
-	typ      []byte // empty for the default type, "message"
-	data     []byte
+	typ      []byte     // empty for the default type, "message"
+	data     []byte     // unless big holds it
+	big      *rope.Rope // the data of an event with a line over largeMessage; the receiver's
 	tooLarge bool
 }
 
@@ -84,8 +92,8 @@ func newEventReader(r io.Reader, max int) *eventReader {
 func (r *eventReader) reset(body io.Reader) {
 	r.r = body
 	r.start, r.end, r.rerr = 0, 0, nil
-	r.bomChecked, r.skipLF, r.discarding = false, false, false
-	r.hasData, r.over = false, false
+	r.bomChecked, r.skipLF, r.discarding, r.spilling = false, false, false, false
+	r.hasData, r.over, r.big = false, false, nil
 	r.typ = r.typ[:0]
 	r.bufs.data = r.bufs.data[:0]
 }
@@ -108,12 +116,16 @@ func (r *eventReader) release() {
 // next returns the next event, or the body's error (io.EOF at its end).
 func (r *eventReader) next() (sseEvent, error) {
 	for {
-		line, long, err := r.readLine()
+		line, long, spilled, err := r.readLine()
 		if err != nil {
 			return sseEvent{}, err
 		}
 		if long {
 			r.over = true
+			continue
+		}
+		if spilled {
+			r.hasData = true
 			continue
 		}
 		if len(line) == 0 {
@@ -124,13 +136,16 @@ func (r *eventReader) next() (sseEvent, error) {
 				r.typ = r.typ[:0]
 				continue
 			}
-			ev := sseEvent{typ: r.typ, data: r.bufs.data, tooLarge: r.over}
-			if r.over {
-				ev.data = nil
+			ev := sseEvent{typ: r.typ, data: r.bufs.data, big: r.big, tooLarge: r.over}
+			switch {
+			case r.over:
+				ev.data, ev.big = nil, nil
+			case r.big != nil && r.big.Len() <= largeMessage:
+				ev.data, ev.big = r.big.Bytes(), nil
 			}
 			r.typ = r.typ[:0]
 			r.bufs.data = r.bufs.data[:0]
-			r.hasData, r.over = false, false
+			r.hasData, r.over, r.big = false, false, nil
 			return ev, nil
 		}
 		if line[0] == ':' {
@@ -146,6 +161,14 @@ func (r *eventReader) next() (sseEvent, error) {
 		switch string(field) {
 		case "data":
 			if r.over {
+				break
+			}
+			if r.big != nil {
+				r.big.WriteByte('\n')
+				r.big.Write(value)
+				if r.big.Len() > r.max {
+					r.over, r.big = true, nil
+				}
 				break
 			}
 			d := r.bufs.data
@@ -192,10 +215,11 @@ func digits(b []byte) (int64, bool) {
 }
 
 // readLine returns the next line without its end, valid until the next
-// call; long is set instead for a line over the bound, which is dropped. A
-// line the body ends in without a line end is dropped, as the standard
-// says.
-func (r *eventReader) readLine() (line []byte, long bool, err error) {
+// call; long is set instead for a line over the bound, which is dropped,
+// and spilled for a data line over ropeFrom, whose value went into
+// r.big. A line the body ends in without a line end is dropped, as the
+// standard says.
+func (r *eventReader) readLine() (line []byte, long, spilled bool, err error) {
 	for {
 		buf := r.bufs.buf
 		if r.skipLF && r.start < r.end {
@@ -219,19 +243,34 @@ func (r *eventReader) readLine() (line []byte, long bool, err error) {
 			}
 			if r.discarding {
 				r.discarding = false
-				return nil, true, nil
+				return nil, true, false, nil
+			}
+			if r.spilling {
+				r.spilling = false
+				r.big.Write(line)
+				if r.big.Len() > r.max {
+					r.big = nil
+					return nil, true, false, nil
+				}
+				return nil, false, true, nil
 			}
 			if !r.bomChecked {
 				r.bomChecked = true
 				line = bytes.TrimPrefix(line, []byte("\xef\xbb\xbf"))
 			}
-			return line, false, nil
+			return line, false, false, nil
 		}
 		if r.rerr != nil {
 			r.start = r.end
-			return nil, false, r.rerr
+			return nil, false, false, r.rerr
 		}
 		switch {
+		case r.spilling:
+			r.big.Write(buf[r.start:r.end])
+			r.start, r.end = 0, 0
+			if r.big.Len() > r.max {
+				r.spilling, r.big, r.discarding = false, nil, true
+			}
 		case r.discarding:
 			r.start, r.end = 0, 0
 		case r.start > 0:
@@ -239,13 +278,16 @@ func (r *eventReader) readLine() (line []byte, long bool, err error) {
 			r.start = 0
 		}
 		if r.end == len(buf) {
-			if len(buf) >= r.max+lineSlack {
-				r.discarding = true
-				r.start, r.end = 0, 0
-			} else {
-				nb := make([]byte, min(2*len(buf), r.max+lineSlack))
+			switch bound := min(r.max, ropeFrom) + lineSlack; {
+			case len(buf) < bound:
+				nb := make([]byte, min(2*len(buf), bound))
 				copy(nb, buf[:r.end])
 				r.bufs.buf, buf = nb, nb
+			case r.max > ropeFrom && !r.over && r.spill(buf[:r.end]):
+				r.start, r.end = 0, 0
+			default:
+				r.discarding = true
+				r.start, r.end = 0, 0
 			}
 		}
 		n, err := r.r.Read(buf[r.end:])
@@ -254,6 +296,33 @@ func (r *eventReader) readLine() (line []byte, long bool, err error) {
 			r.rerr = err
 		}
 	}
+}
+
+// spill starts putting the current line, of which line is the start, into
+// r.big, when it is a data line; it reports whether it is.
+func (r *eventReader) spill(line []byte) bool {
+	if !r.bomChecked {
+		r.bomChecked = true
+		line = bytes.TrimPrefix(line, []byte("\xef\xbb\xbf"))
+	}
+	value, ok := bytes.CutPrefix(line, []byte("data:"))
+	if !ok {
+		return false
+	}
+	value = bytes.TrimPrefix(value, []byte(" "))
+	if r.big == nil {
+		r.big = &rope.Rope{}
+		if r.hasData {
+			r.big.Write(r.bufs.data)
+			r.big.WriteByte('\n')
+			r.bufs.data = r.bufs.data[:0]
+		}
+	} else {
+		r.big.WriteByte('\n')
+	}
+	r.big.Write(value)
+	r.spilling = true
+	return true
 }
 
 // indexLineEnd returns the index of the first CR or LF in b, or -1.

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/mcptray/mcptray/hub/internal/rope"
 )
 
 // Timing of the streamable HTTP link.
@@ -67,9 +69,9 @@ type httpLink struct {
 	headers http.Header // fixed headers of every POST; never changed after newHTTPLink
 	getHdrs http.Header // fixed headers of every GET
 
-	deliver func(msg []byte, via json.RawMessage)
-	ctx     context.Context // the link's life: start's ctx, ended by close
-	cancel  context.CancelFunc
+	sink   sink
+	ctx    context.Context // the link's life: start's ctx, ended by close
+	cancel context.CancelFunc
 
 	// Tuning, fixed at construction; tests shorten them.
 	resumeDelay time.Duration
@@ -137,7 +139,7 @@ func newHTTPLink(cfg httpLinkConfig) (*httpLink, error) {
 
 // start makes the link ready: streamable HTTP has nothing to connect. ctx
 // bounds the GET stream and the link's own requests.
-func (l *httpLink) start(ctx context.Context, deliver func([]byte, json.RawMessage)) error {
+func (l *httpLink) start(ctx context.Context, to sink) error {
 	lctx, cancel := context.WithCancel(ctx)
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -145,7 +147,7 @@ func (l *httpLink) start(ctx context.Context, deliver func([]byte, json.RawMessa
 		cancel()
 		return errLinkClosed
 	}
-	l.deliver, l.ctx, l.cancel = deliver, lctx, cancel
+	l.sink, l.ctx, l.cancel = to, lctx, cancel
 	return nil
 }
 
@@ -343,52 +345,81 @@ func (l *httpLink) readAnswer(ctx context.Context, resp *http.Response, id json.
 // readJSON reads a JSON answer: one message, or a batch, each delivered.
 func (l *httpLink) readJSON(ctx context.Context, resp *http.Response, via json.RawMessage) error {
 	defer resp.Body.Close()
-	body, err := readBounded(resp.Body, resp.ContentLength, l.max)
+	body, large, err := readBounded(resp.Body, resp.ContentLength, l.max)
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		return err
 	}
+	if large != nil {
+		l.sink.deliverLarge(large, via)
+		return nil
+	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil
 	}
-	if !eachMessage(body, func(m []byte) { l.deliver(m, via) }) {
+	if !eachMessage(body, func(m []byte) { l.sink.deliver(m, via) }) {
 		return fmt.Errorf("the server answered with a body that is not JSON-RPC: %s", bodyPreview(body))
 	}
 	return nil
 }
 
-// readBounded reads a whole body of at most max bytes, in one allocation
-// when its length is known.
-func readBounded(r io.Reader, length int64, max int) ([]byte, error) {
+// readBounded reads a whole body of at most max bytes: in one allocation
+// when its length is known (a rope of that one block, when it is over
+// largeMessage); else in a buffer up to ropeFrom, and in a rope beyond,
+// whose blocks are never copied. A body up to largeMessage comes back as
+// one buffer.
+func readBounded(r io.Reader, length int64, max int) ([]byte, *rope.Rope, error) {
 	if length > int64(max) {
-		return nil, tooLarge(max)
+		return nil, nil, tooLarge(max)
 	}
 	if length >= 0 {
 		buf := make([]byte, length)
 		if _, err := io.ReadFull(r, buf); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		return buf, nil
+		if length > largeMessage {
+			return nil, rope.Of(buf), nil
+		}
+		return buf, nil, nil
 	}
 	buf := make([]byte, 0, 4096)
 	for {
 		if len(buf) == cap(buf) {
+			if len(buf) >= ropeFrom {
+				return readRope(buf, r, max)
+			}
 			buf = append(buf, 0)[:len(buf)]
 		}
 		n, err := r.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
 		if len(buf) > max {
-			return nil, tooLarge(max)
+			return nil, nil, tooLarge(max)
 		}
 		if err == io.EOF {
-			return buf, nil
+			return buf, nil, nil
 		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
+}
+
+// readRope reads the rest of a body after head into a rope.
+func readRope(head []byte, r io.Reader, max int) ([]byte, *rope.Rope, error) {
+	big := &rope.Rope{}
+	big.Write(head)
+	if _, err := big.ReadFrom(io.LimitReader(r, int64(max-len(head)+1))); err != nil {
+		return nil, nil, err
+	}
+	if big.Len() > max {
+		return nil, nil, tooLarge(max)
+	}
+	if big.Len() <= largeMessage {
+		return big.Bytes(), nil, nil
+	}
+	return nil, big, nil
 }
 
 // track registers a body being read so that close can end it; it reports
@@ -491,12 +522,18 @@ func (l *httpLink) pump(er *eventReader, id json.RawMessage) (done bool, err err
 		if ev.tooLarge {
 			return false, tooLarge(l.max)
 		}
+		if ev.big != nil {
+			if l.sink.deliverLarge(ev.big, id) {
+				return true, nil
+			}
+			continue
+		}
 		if len(ev.data) == 0 {
 			continue // a priming event (2025-11-25): an id, no message
 		}
 		msg := bytes.Clone(ev.data)
 		ok := eachMessage(msg, func(m []byte) {
-			l.deliver(m, id)
+			l.sink.deliver(m, id)
 			if responseTo(m, id) {
 				done = true
 			}
@@ -524,8 +561,12 @@ func (l *httpLink) drain(er *eventReader, body io.Closer, id json.RawMessage) {
 		if err != nil {
 			return
 		}
-		if ev.isMessage() && !ev.tooLarge && len(ev.data) > 0 {
-			eachMessage(bytes.Clone(ev.data), func(m []byte) { l.deliver(m, id) })
+		switch {
+		case !ev.isMessage() || ev.tooLarge:
+		case ev.big != nil:
+			l.sink.deliverLarge(ev.big, id)
+		case len(ev.data) > 0:
+			eachMessage(bytes.Clone(ev.data), func(m []byte) { l.sink.deliver(m, id) })
 		}
 	}
 }
@@ -687,11 +728,15 @@ func (l *httpLink) readGET(er *eventReader) (progress bool) {
 			l.log.Warn("skipping a message of the GET stream over the size bound", "bound", l.max)
 			continue
 		}
+		if ev.big != nil {
+			l.sink.deliverLarge(ev.big, nil)
+			continue
+		}
 		if len(ev.data) == 0 {
 			continue
 		}
 		msg := bytes.Clone(ev.data)
-		if !eachMessage(msg, func(m []byte) { l.deliver(m, nil) }) {
+		if !eachMessage(msg, func(m []byte) { l.sink.deliver(m, nil) }) {
 			l.log.Debug("skipping an event that is not JSON-RPC", "data", bodyPreview(msg))
 		}
 	}

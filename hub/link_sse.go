@@ -3,7 +3,6 @@ package hub
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -43,7 +42,7 @@ type sseLink struct {
 	max     int
 	headers http.Header // fixed headers of every request; never changed after newSSELink
 
-	deliver  func(msg []byte, via json.RawMessage)
+	sink     sink
 	cancel   context.CancelFunc // ends the stream
 	endpoint string             // set before start returns, read-only after
 
@@ -82,8 +81,8 @@ func newSSELink(cfg sseLinkConfig) (*sseLink, error) {
 
 // start opens the event stream and waits (at most endpointTimeout) for the
 // endpoint event.
-func (l *sseLink) start(ctx context.Context, deliver func([]byte, json.RawMessage)) error {
-	l.deliver = deliver
+func (l *sseLink) start(ctx context.Context, to sink) error {
+	l.sink = to
 	sctx, cancel := context.WithCancel(ctx)
 	l.cancel = cancel
 	req, err := http.NewRequestWithContext(sctx, http.MethodGet, l.url.String(), nil)
@@ -168,8 +167,12 @@ func (l *sseLink) readStream(body io.ReadCloser, ready chan<- error) {
 			l.log.Warn("skipping a message of the SSE stream over the size bound", "bound", l.max)
 			continue
 		}
+		if ev.big != nil {
+			l.sink.deliverLarge(ev.big, nil)
+			continue
+		}
 		msg := bytes.Clone(ev.data)
-		if !eachMessage(msg, func(m []byte) { l.deliver(m, nil) }) {
+		if !eachMessage(msg, func(m []byte) { l.sink.deliver(m, nil) }) {
 			l.log.Debug("skipping an event that is not JSON-RPC", "data", bodyPreview(msg))
 		}
 	}

@@ -2,9 +2,10 @@ package hub
 
 import (
 	"context"
-	"encoding/json"
 
 	"github.com/mcptray/mcptray/hub/internal/stdio"
+
+	"github.com/mcptray/mcptray/hub/internal/rope"
 )
 
 // stdioLink runs an upstream server as a child process (hub/internal/stdio,
@@ -12,9 +13,9 @@ import (
 // delivered with via nil. Its goroutines are the stdio transport's (stdout,
 // stderr, wait); close stops the child and waits for them.
 type stdioLink struct {
-	t       *stdio.Transport
-	deliver func(msg []byte, via json.RawMessage) // set by start, before the child runs
-	stop    func() bool                           // undoes the close at the end of start's ctx
+	t    *stdio.Transport
+	sink sink        // set by start, before the child runs
+	stop func() bool // undoes the close at the end of start's ctx
 }
 
 var _ link = (*stdioLink)(nil)
@@ -22,7 +23,8 @@ var _ link = (*stdioLink)(nil)
 // newStdioLink makes the link for cfg; cfg.OnMessage is the link's.
 func newStdioLink(cfg stdio.Config) (*stdioLink, error) {
 	l := &stdioLink{}
-	cfg.OnMessage = func(msg []byte) { l.deliver(msg, nil) }
+	cfg.OnMessage = func(msg []byte) { l.sink.deliver(msg, nil) }
+	cfg.OnLarge = func(r *rope.Rope) { l.sink.deliverLarge(r, nil) }
 	t, err := stdio.New(cfg)
 	if err != nil {
 		return nil, err
@@ -32,8 +34,8 @@ func newStdioLink(cfg stdio.Config) (*stdioLink, error) {
 }
 
 // start runs the child; when ctx ends, the link closes.
-func (l *stdioLink) start(ctx context.Context, deliver func([]byte, json.RawMessage)) error {
-	l.deliver = deliver
+func (l *stdioLink) start(ctx context.Context, to sink) error {
+	l.sink = to
 	if err := l.t.Start(ctx); err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
@@ -222,7 +223,7 @@ func startHTTPLink(t *testing.T, url string, client *http.Client, mod ...func(*h
 		m(l)
 	}
 	rec := newRecorder()
-	if err := l.start(context.Background(), rec.deliver); err != nil {
+	if err := l.start(context.Background(), deliverFunc(rec.deliver)); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = l.close() })
@@ -350,6 +351,80 @@ func TestEventReader(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestEventReaderLarge: data lines over ropeFrom go into a rope, however
+// the reads cut them and the lines end; an event over largeMessage comes
+// as the rope, a smaller one as data; what is over the bound is still
+// dropped and the stream goes on.
+func TestEventReaderLarge(t *testing.T) {
+	line := func(n int, c byte) string { return strings.Repeat(string(c), n) }
+	big, medium := line(largeMessage+5000, 'b'), line(ropeFrom+100, 'm')
+	type ev struct {
+		data     string
+		large    bool
+		tooLarge bool
+	}
+	cases := []struct {
+		name string
+		in   string
+		want []ev
+	}{
+		{"a large line", "data: " + big + "\n\n", []ev{{big, true, false}}},
+		{"a medium line", "data:" + medium + "\r\n\r\n", []ev{{medium, false, false}}},
+		{"lines around a large one", "data: a\ndata: " + big + "\rdata: z\r\n\r\ndata: ok\n\n", []ev{{"a\n" + big + "\nz", true, false}, {"ok", false, false}}},
+		{"two large lines", "data: " + big + "\ndata: " + medium + "\n\n", []ev{{big + "\n" + medium, true, false}}},
+		{"a long line of another field", "id: " + medium + "\ndata: x\n\ndata: ok\n\n", []ev{{"", false, true}, {"ok", false, false}}},
+		{"over the bound", "data: " + big + big + "\n\ndata: ok\n\n", []ev{{"", false, true}, {"ok", false, false}}},
+		{"over the bound by lines", "data: " + big + "\ndata: " + big + "\n\ndata: ok\n\n", []ev{{"", false, true}, {"ok", false, false}}},
+		{"cut at the end", "data: ok\n\ndata: " + big, []ev{{"ok", false, false}}},
+	}
+	for _, c := range cases {
+		for seed := range uint64(3) {
+			rng := rand.New(rand.NewPCG(seed, 7))
+			er := newEventReader(&randomReads{s: c.in, rng: rng}, 2*largeMessage)
+			var got []ev
+			for {
+				e, err := er.next()
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				g := ev{string(e.data), e.big != nil, e.tooLarge}
+				if e.big != nil {
+					g.data = string(e.big.Bytes())
+				}
+				got = append(got, g)
+			}
+			if len(got) != len(c.want) {
+				t.Errorf("%s (seed %d): %d events, want %d", c.name, seed, len(got), len(c.want))
+				continue
+			}
+			for i := range got {
+				if got[i] != c.want[i] {
+					t.Errorf("%s (seed %d): event %d: %d bytes large %v over %v, want %d bytes large %v over %v", c.name, seed, i,
+						len(got[i].data), got[i].large, got[i].tooLarge, len(c.want[i].data), c.want[i].large, c.want[i].tooLarge)
+				}
+			}
+		}
+	}
+}
+
+// randomReads reads s in pieces of random sizes.
+type randomReads struct {
+	s   string
+	rng *rand.Rand
+}
+
+func (r *randomReads) Read(p []byte) (int, error) {
+	if r.s == "" {
+		return 0, io.EOF
+	}
+	n := copy(p[:min(len(p), 1+r.rng.IntN(100000))], r.s)
+	r.s = r.s[n:]
+	return n, nil
 }
 
 func TestHeaderValue(t *testing.T) {
@@ -828,7 +903,7 @@ func TestLinkHTTPSizeBound(t *testing.T) {
 			t.Fatal(err)
 		}
 		rec := newRecorder()
-		l.start(context.Background(), rec.deliver)
+		l.start(context.Background(), deliverFunc(rec.deliver))
 		defer l.close()
 		legacyHandshake(t, l, rec)
 		ctx := ctxFor(t, 30*time.Second)
@@ -849,7 +924,7 @@ func TestLinkHTTPSizeBound(t *testing.T) {
 			t.Fatal(err)
 		}
 		rec := newRecorder()
-		if err := l.start(context.Background(), rec.deliver); err != nil {
+		if err := l.start(context.Background(), deliverFunc(rec.deliver)); err != nil {
 			t.Fatal(err)
 		}
 		defer l.close()
@@ -1071,7 +1146,7 @@ func TestLinkHTTPHeadersAndErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l.start(context.Background(), newRecorder().deliver)
+	l.start(context.Background(), deliverFunc(newRecorder().deliver))
 	defer l.close()
 	err = l.send(ctxFor(t, 10*time.Second), request(1, "tools/list", ""), sendInfo{id: idOf(1), method: "tools/list", version: legacyVersion})
 	var se *httpStatusError
@@ -1277,7 +1352,7 @@ func TestLinkSSEEverything(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec := newRecorder()
-	if err := l.start(ctxFor(t, time.Minute), rec.deliver); err != nil {
+	if err := l.start(ctxFor(t, time.Minute), deliverFunc(rec.deliver)); err != nil {
 		t.Fatal(err)
 	}
 	defer l.close()
@@ -1330,7 +1405,7 @@ func TestSSELinkEndpointOrigin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = l.start(ctxFor(t, 10*time.Second), newRecorder().deliver)
+	err = l.start(ctxFor(t, 10*time.Second), deliverFunc(newRecorder().deliver))
 	l.close()
 	if err == nil || !strings.Contains(err.Error(), "another origin") {
 		t.Fatalf("start: %v", err)
@@ -1346,7 +1421,7 @@ func startStdioLink(t *testing.T, command string, args ...string) (*stdioLink, *
 		t.Fatal(err)
 	}
 	rec := newRecorder()
-	if err := l.start(context.Background(), rec.deliver); err != nil {
+	if err := l.start(context.Background(), deliverFunc(rec.deliver)); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = l.close() })

@@ -62,6 +62,9 @@ type message struct {
 	params []byte
 	result []byte
 	err    []byte // the error object, raw
+	// large holds the values of a large result left in their rope:
+	// result is then a stand-in with placeholders (large.go).
+	large *splice
 }
 
 // Kinds of messages.

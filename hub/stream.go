@@ -36,6 +36,9 @@ type out interface {
 	// final writes the answer; status is the HTTP status a JSON answer gets
 	// (2026-07-28 answers errors with 4xx).
 	final(msg []byte, status int)
+	// finalParts writes a result in parts, written one after the other:
+	// a large result, whose values stay in their rope (large.go).
+	finalParts(parts [][]byte)
 }
 
 // stream is one SSE stream of a legacy session: a POST's response, or the
@@ -53,36 +56,62 @@ type stream struct {
 	finish chan struct{} // closed when done
 }
 
+// event is one message on a stream: data, or parts (a large result) to
+// be written one after the other.
 type event struct {
-	seq  int64
-	data []byte
+	seq   int64
+	data  []byte
+	parts [][]byte
+}
+
+func (e event) size() int {
+	n := len(e.data)
+	for _, p := range e.parts {
+		n += len(p)
+	}
+	return n
 }
 
 func newStream(id string) *stream { return &stream{id: id, finish: make(chan struct{})} }
 
-// write adds an event: it is kept for a resumption and written to the
+// write adds a message; last ends the stream. A last message without data
+// ends it with no event.
+func (s *stream) write(data []byte, last bool) { s.add(event{data: data}, last) }
+
+// writeParts adds a message in parts.
+func (s *stream) writeParts(parts [][]byte, last bool) { s.add(event{parts: parts}, last) }
+
+// add adds an event: it is kept for a resumption and written to the
 // connection, if one is attached. A connection that fails is let go; the
-// events after it wait for a resumption.
-func (s *stream) write(data []byte, last bool) {
+// events after it wait for a resumption. Once the last event is written,
+// nothing is kept: the client has the whole stream (and a large answer
+// would stay in memory for the linger otherwise, issue 11).
+func (s *stream) add(e event, last bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.done {
 		return
 	}
-	s.seq++
-	s.kept = append(s.kept, event{seq: s.seq, data: data})
-	s.size += len(data)
-	for len(s.kept) > keptEvents || s.size > keptBytes && len(s.kept) > 1 {
-		s.size -= len(s.kept[0].data)
-		s.kept[0] = event{}
-		s.kept = s.kept[1:]
-	}
-	if s.w != nil && s.w.event(s.id, s.seq, data) != nil {
-		s.w = nil
+	if e.data != nil || e.parts != nil || !last {
+		s.seq++
+		e.seq = s.seq
+		s.kept = append(s.kept, e)
+		s.size += e.size()
+		for len(s.kept) > keptEvents || s.size > keptBytes && len(s.kept) > 1 {
+			s.size -= s.kept[0].size()
+			s.kept[0] = event{}
+			s.kept = s.kept[1:]
+		}
+		if s.w != nil && s.w.event(s.id, e) != nil {
+			s.w = nil
+		}
 	}
 	if last {
 		s.done, s.ended = true, time.Now()
 		close(s.finish)
+		if s.w != nil {
+			s.kept, s.size = nil, 0
+		}
 	}
 }
 
@@ -92,7 +121,7 @@ func (s *stream) attach(w *sseWriter, after int64) <-chan struct{} {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, e := range s.kept {
-		if e.seq > after && w.event(s.id, e.seq, e.data) != nil {
+		if e.seq > after && w.event(s.id, e) != nil {
 			return s.finish
 		}
 	}
@@ -132,17 +161,21 @@ func startSSE(w http.ResponseWriter, hdr func(http.Header)) *sseWriter {
 	return &sseWriter{w: w, bw: bufio.NewWriterSize(w, 4096), f: f}
 }
 
-// event writes one event: with an id (a resumable stream) or without.
-func (s *sseWriter) event(stream string, seq int64, data []byte) error {
+// event writes one event: with an id (a resumable stream's) or without.
+func (s *sseWriter) event(stream string, e event) error {
 	if stream != "" {
 		s.bw.WriteString("id: ")
 		s.bw.WriteString(stream)
 		s.bw.WriteByte('_')
-		s.bw.WriteString(strconv.FormatInt(seq, 10))
+		s.bw.WriteString(strconv.FormatInt(e.seq, 10))
 		s.bw.WriteByte('\n')
 	}
 	s.bw.WriteString("event: message\ndata: ")
-	s.bw.Write(data) // one line: JSON-RPC messages carry no raw newlines
+	// One line: JSON-RPC messages carry no raw newlines.
+	s.bw.Write(e.data)
+	for _, p := range e.parts {
+		s.bw.Write(p) // a large part goes straight through, unbuffered
+	}
 	s.bw.WriteString("\n\n")
 	return s.flush()
 }
@@ -203,12 +236,17 @@ func (o *httpOut) send(msg []byte) error {
 		return nil // what the connection misses waits for a resumption
 	}
 	if o.err == nil {
-		o.err = o.sse.event("", 0, msg)
+		o.err = o.sse.event("", event{data: msg})
 	}
 	return o.err
 }
 
-func (o *httpOut) final(msg []byte, status int) {
+func (o *httpOut) final(msg []byte, status int) { o.finish(event{data: msg}, status) }
+
+func (o *httpOut) finalParts(parts [][]byte) { o.finish(event{parts: parts}, 0) }
+
+// finish writes the answer: the JSON body, or the stream's last event.
+func (o *httpOut) finish(e event, status int) {
 	if o.sse == nil {
 		h := o.w.Header()
 		h.Set("Content-Type", "application/json")
@@ -219,15 +257,20 @@ func (o *httpOut) final(msg []byte, status int) {
 			status = http.StatusOK
 		}
 		o.w.WriteHeader(status)
-		_, _ = o.w.Write(msg)
+		_, _ = o.w.Write(e.data)
+		for _, p := range e.parts {
+			if _, err := o.w.Write(p); err != nil {
+				return
+			}
+		}
 		return
 	}
 	if o.st != nil {
-		o.st.write(msg, true)
+		o.st.add(e, true)
 		return
 	}
 	if o.err == nil {
-		o.err = o.sse.event("", 0, msg)
+		o.err = o.sse.event("", e)
 	}
 }
 
@@ -236,5 +279,6 @@ func (o *httpOut) final(msg []byte, status int) {
 // belong to no request (the GET stream).
 type sessionOut struct{ sess *downSession }
 
-func (o sessionOut) send(msg []byte) error   { return o.sess.push(msg) }
-func (o sessionOut) final(msg []byte, _ int) { _ = o.sess.push(msg) }
+func (o sessionOut) send(msg []byte) error     { return o.sess.push(msg) }
+func (o sessionOut) final(msg []byte, _ int)   { _ = o.sess.push(msg) }
+func (o sessionOut) finalParts(parts [][]byte) { _ = o.sess.pushEvent(event{parts: parts}) }

@@ -36,6 +36,9 @@ type upSession struct {
 	discover     []byte // a modern server's DiscoverResult, raw
 
 	other func(m *message, via []byte) // what belongs to no call; set before open
+	// largePassed tells the hub a large message passed, so that it gives
+	// the memory back; nil in tests. Set before open.
+	largePassed func()
 
 	dead     chan struct{} // closed when the server ended the session (HTTP 404)
 	deadOnce sync.Once
@@ -325,10 +328,11 @@ func (s *upSession) roundTrip(ctx context.Context, c *caller, method string, par
 		}
 		switch it.kind {
 		case itemResponse:
-			if it.msg.err != nil {
-				return nil, &upstreamError{obj: it.msg.err}
+			m := it.msg.whole()
+			if m.err != nil {
+				return nil, &upstreamError{obj: m.err}
 			}
-			return it.msg.result, nil
+			return m.result, nil
 		case itemFailed:
 			return nil, it.err
 		case itemRequest:
@@ -489,6 +493,11 @@ func (s *upSession) deliver(raw []byte, via json.RawMessage) {
 		s.log.Warn("the server sent something that is not JSON-RPC", "err", err)
 		return
 	}
+	s.dispatch(m, via)
+}
+
+// dispatch sends a parsed message to its call, or to other.
+func (s *upSession) dispatch(m *message, via json.RawMessage) {
 	switch {
 	case m.isResponse():
 		id, ok := parseIntID(m.id)

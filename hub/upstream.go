@@ -75,6 +75,8 @@ type upstreamEnv struct {
 	listsChanged func()
 	listsShown   func() <-chan struct{}
 	events       *eventLog // the server's; it outlives its connections
+	// largePassed tells that a large message passed (large.go).
+	largePassed func()
 }
 
 // upstream is one configured server and its connection, kept up by run.
@@ -629,9 +631,10 @@ func (u *upstream) open(ctx context.Context, cfg *settings.Server, kind string) 
 	}
 	sess := newUpSession(l, u.log, u.version, kind == settings.TypeStdio || kind == settings.TypeSSE)
 	sess.other = u.onOther(sess)
+	sess.largePassed = u.largePassed
 	// Links keep their streams open for as long as the context given to
 	// start lives: the upstream's, not the connection attempt's.
-	if err := l.start(ctx, sess.deliver); err != nil {
+	if err := l.start(ctx, sess); err != nil {
 		return l, nil, fmt.Errorf("start: %w", err)
 	}
 	cctx, cancel := context.WithTimeout(ctx, max(connectTimeout, callTimeout(u.cfg.Load(), 0)))

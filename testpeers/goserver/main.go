@@ -21,13 +21,13 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
+	"github.com/mcptray/mcptray/testpeers/payload"
 	"github.com/mcptray/mcptray/testpeers/rawpeer"
 )
 
@@ -90,10 +90,17 @@ func newServer() *server.MCPServer {
 			return mcp.NewToolResultText(fmt.Sprint(cancelled.Load())), nil
 		})
 
+	// huge answers mib MiB of text, in a pattern a copy could not fake; with
+	// a progress token it sends a progress notification first, which makes
+	// the streamable HTTP answer an SSE stream.
 	s.AddTool(mcp.NewTool("huge", mcp.WithNumber("mib", mcp.Required())),
 		func(ctx context.Context, r mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 			n := int(r.GetFloat("mib", 1))
-			return mcp.NewToolResultText(strings.Repeat("x", n<<20)), nil
+			if r.Params.Meta != nil && r.Params.Meta.ProgressToken != nil {
+				_ = server.ServerFromContext(ctx).SendNotificationToClient(ctx, "notifications/progress",
+					map[string]any{"progressToken": r.Params.Meta.ProgressToken, "progress": 1, "total": 1})
+			}
+			return mcp.NewToolResultText(payload.Text(n << 20)), nil
 		})
 
 	s.AddTool(mcp.NewTool("fail"),

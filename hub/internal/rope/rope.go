@@ -49,6 +49,30 @@ func (r *Rope) Write(p []byte) (int, error) {
 	return n, nil
 }
 
+// ReadFrom appends what src has until its end, read straight into the
+// blocks.
+func (r *Rope) ReadFrom(src io.Reader) (int64, error) {
+	var total int64
+	for {
+		last := len(r.blocks) - 1
+		if last < 0 || len(r.blocks[last]) == cap(r.blocks[last]) {
+			r.blocks = append(r.blocks, make([]byte, 0, BlockSize))
+			last++
+		}
+		b := r.blocks[last]
+		n, err := src.Read(b[len(b):cap(b)])
+		r.blocks[last] = b[:len(b)+n]
+		r.n += n
+		total += int64(n)
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
 // WriteByte appends c.
 func (r *Rope) WriteByte(c byte) error {
 	_, err := r.Write([]byte{c})

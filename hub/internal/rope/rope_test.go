@@ -47,6 +47,11 @@ func TestRopeSlices(t *testing.T) {
 	if n, err := r.WriteTo(&w); err != nil || n != int64(len(want)) || !bytes.Equal(w.Bytes(), want) {
 		t.Errorf("WriteTo: %d %v", n, err)
 	}
+	var rf Rope
+	rf.Write(want[:10])
+	if n, err := rf.ReadFrom(bytes.NewReader(want[10:])); err != nil || n != int64(len(want)-10) || !bytes.Equal(rf.Bytes(), want) {
+		t.Errorf("ReadFrom: %d %v", n, err)
+	}
 	sp := split([]byte("{}  \r\n\t "), 2)
 	sp.TrimEnd()
 	if string(sp.Bytes()) != "{}" || sp.Len() != 2 {

@@ -28,6 +28,8 @@ import (
 
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/mcptray/mcptray/hub/internal/rope"
 )
 
 // ErrMessageTooLarge is the error of a connection that was closed because the
@@ -68,7 +70,15 @@ type Config struct {
 	// transport answers nothing itself: SendRequest's responses, the
 	// notification and request handlers are not used.
 	OnMessage func(msg []byte)
+	// OnLarge, when set with OnMessage, receives instead each line over
+	// LargeLine bytes, in a rope: unchecked, and a batch left whole. A
+	// line so long is read into blocks rather than a growing buffer,
+	// which would copy it at each growth (issue 11).
+	OnLarge func(r *rope.Rope)
 }
+
+// LargeLine is the length over which a line goes to OnLarge.
+const LargeLine = 1 << 20
 
 // Transport is one connection to one child process.
 type Transport struct {
@@ -336,33 +346,50 @@ func (t *Transport) Close() error {
 // readLoop reads one message per line until the child's stdout ends.
 func (t *Transport) readLoop(stdout io.Reader) {
 	r := bufio.NewReaderSize(stdout, 64<<10)
-	var long []byte // a line longer than the buffer, being assembled
+	tooLarge := func() {
+		t.finish(fmt.Errorf("%w: the server sent a message over %d MiB", ErrMessageTooLarge, t.cfg.MaxMessage>>20))
+		killGroup(t.cmd)
+		_, _ = io.Copy(io.Discard, r)
+	}
+	// A line longer than the reader's buffer is assembled in a rope, whose
+	// blocks are never copied; one up to LargeLine is then made one
+	// buffer, of its exact size.
+	var long *rope.Rope
 	for {
 		chunk, err := r.ReadSlice('\n')
 		if errors.Is(err, bufio.ErrBufferFull) {
-			if len(long)+len(chunk) > t.cfg.MaxMessage {
-				t.finish(fmt.Errorf("%w: the server sent a message over %d MiB", ErrMessageTooLarge, t.cfg.MaxMessage>>20))
-				killGroup(t.cmd)
-				_, _ = io.Copy(io.Discard, r)
+			if long == nil {
+				long = &rope.Rope{}
+			}
+			long.Write(chunk)
+			if long.Len() > t.cfg.MaxMessage {
+				tooLarge()
 				return
 			}
-			long = append(long, chunk...)
 			continue
 		}
-		line := chunk
+		line, owned := chunk, false
 		if long != nil {
-			line = append(long, chunk...)
+			long.Write(chunk)
+			long.TrimEnd()
+			whole := long
 			long = nil
-		}
-		if len(line) > t.cfg.MaxMessage {
-			t.finish(fmt.Errorf("%w: the server sent a message over %d MiB", ErrMessageTooLarge, t.cfg.MaxMessage>>20))
-			killGroup(t.cmd)
-			_, _ = io.Copy(io.Discard, r)
-			return
+			switch {
+			case whole.Len() > t.cfg.MaxMessage:
+				tooLarge()
+				return
+			case whole.Len() > LargeLine && t.cfg.OnLarge != nil:
+				t.cfg.OnLarge(whole)
+				if err != nil {
+					return
+				}
+				continue
+			}
+			line, owned = whole.Bytes(), true
 		}
 		if trimmed := bytes.TrimSpace(line); len(trimmed) > 0 {
 			if t.cfg.OnMessage != nil {
-				t.dispatchRaw(trimmed)
+				t.dispatchRaw(trimmed, owned)
 			} else {
 				t.dispatch(trimmed)
 			}
@@ -373,14 +400,18 @@ func (t *Transport) readLoop(stdout io.Reader) {
 	}
 }
 
-// dispatchRaw hands a line's messages to OnMessage: a copy of the line (the
-// reader's buffer is reused), or of each element of a batch.
-func (t *Transport) dispatchRaw(line []byte) {
+// dispatchRaw hands a line's messages to OnMessage: the line, copied unless
+// owned (a short line is in the reader's buffer, which is reused), or each
+// element of a batch.
+func (t *Transport) dispatchRaw(line []byte, owned bool) {
 	if !json.Valid(line) {
 		t.warn("the server wrote a line that is not JSON-RPC (not JSON): " + preview(line))
 		return
 	}
-	msg := bytes.Clone(line)
+	msg := line
+	if !owned {
+		msg = bytes.Clone(line)
+	}
 	if msg[0] != '[' {
 		t.cfg.OnMessage(msg)
 		return
