@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mcptray/mcptray/internal/atomicfile"
 )
 
 // copyFixture puts testdata/name into a fresh folder and returns its path.
@@ -244,6 +246,50 @@ func TestModifyThatChangesNothingWritesNothing(t *testing.T) {
 	case <-sub:
 		t.Error("subscribers were told of a change that changed nothing")
 	default:
+	}
+}
+
+// TestModifyKeepsAnEditMadeDuringTheSave forces a user's edit into the
+// window between Modify's last check of the file and its replacing it:
+// the edit stays, and Modify's change is made again on top of it (issue
+// 11).
+func TestModifyKeepsAnEditMadeDuringTheSave(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "mcp_settings.json")
+	os.WriteFile(path, []byte(`{"mcpServers": {"a": {"command": "x"}}}`), 0o600)
+	s := openStore(t, path)
+	edited := false
+	atomicfile.TestHookBeforeReplace = func() {
+		if edited {
+			return
+		}
+		edited = true
+		// The user's editor saves, as editors do: a new file renamed over.
+		tmp := filepath.Join(dir, "edit.tmp")
+		os.WriteFile(tmp, []byte(`{"mcpServers": {"a": {"command": "x"}, "mine": {"command": "y"}}}`), 0o644)
+		os.Rename(tmp, path)
+	}
+	t.Cleanup(func() { atomicfile.TestHookBeforeReplace = nil })
+	err := s.Modify(func(st *Settings) error {
+		st.Servers["added"] = &Server{Command: "z"}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !edited {
+		t.Fatal("the hook did not run: nothing was forced")
+	}
+	got, _ := os.ReadFile(path)
+	st, err := Parse(path, got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Servers["mine"] == nil || st.Servers["added"] == nil || st.Servers["a"] == nil {
+		t.Fatalf("the file lost a change: %s", got)
+	}
+	if cur := s.Current(); cur.Servers["mine"] == nil || cur.Servers["added"] == nil {
+		t.Errorf("the settings in effect lack a change: %v", cur.ServerNames())
 	}
 }
 

@@ -222,12 +222,11 @@ func (s *Store) Modify(fn func(*Settings) error) error {
 			return err
 		}
 		if disk == nil || !bytes.Equal(out, disk) { // a change that changes nothing writes nothing
-			err = atomicfile.Write(s.path, out, atomicfile.Options{Unchanged: func() bool {
-				now, err := os.ReadFile(s.path)
+			err = atomicfile.Write(s.path, out, atomicfile.Options{Unchanged: func(now []byte, exists bool) bool {
 				if disk == nil {
-					return errors.Is(err, fs.ErrNotExist)
+					return !exists
 				}
-				return err == nil && bytes.Equal(now, disk)
+				return exists && bytes.Equal(now, disk)
 			}})
 			if errors.Is(err, atomicfile.ErrChanged) {
 				continue

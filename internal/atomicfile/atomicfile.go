@@ -4,11 +4,14 @@
 // mode 0600, synced, and renamed over the target; then the folder is synced
 // so that the rename survives a power cut.
 //
-// It uses the standard library only, so that the keychain package, which
-// otherwise imports only go-keyring, can share it with the settings.
+// A conditional write (Options.Unchanged) never overwrites a change made
+// by someone else, whatever the timing: on Linux and macOS the new file is
+// swapped in (renameat2 RENAME_EXCHANGE, renamex_np RENAME_SWAP) and what
+// it displaced is checked; a change found there is swapped back.
 package atomicfile
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -19,17 +22,31 @@ import (
 )
 
 // ErrChanged is returned by Write when Options.Unchanged reported that the
-// file changed on disk while the new version was being written.
+// file changed on disk while the new version was being written. The file
+// then holds the other change.
 var ErrChanged = errors.New("the file changed while it was being saved")
+
+// errNoSwap says the system or the filesystem cannot swap two files.
+var errNoSwap = errors.New("no atomic swap here")
 
 // Options adjust Write.
 type Options struct {
-	// Unchanged, when set, is called after the new contents are synced and
-	// just before the rename; if it returns false the write is abandoned
-	// with ErrChanged, so that a change someone else made meanwhile is not
-	// overwritten.
-	Unchanged func() bool
+	// Unchanged, when set, makes the write conditional: it reports whether
+	// the file's contents (or its absence) are still those the new
+	// version was made from. Write asks it before replacing the file and,
+	// where it can swap files, of what the swap displaced; on false the
+	// write is undone and Write returns ErrChanged.
+	Unchanged func(current []byte, exists bool) bool
 }
+
+// TestHookBeforeReplace and TestHookAfterSwap, when set, run just before
+// Write replaces the file and just after it swapped the new version in:
+// tests make another writer's change land there.
+var TestHookBeforeReplace, TestHookAfterSwap func()
+
+// maxSwapBacks bounds the swaps that put others' changes back: each is
+// needed only for a change made within microseconds of the last.
+const maxSwapBacks = 16
 
 // tempPrefix is how Write names its temporary files: hidden, and tied to
 // the file they replace, so that CleanTemp finds those a crash left.
@@ -65,14 +82,94 @@ func Write(path string, data []byte, opts Options) (err error) {
 	if err = f.Close(); err != nil {
 		return err
 	}
-	if opts.Unchanged != nil && !opts.Unchanged() {
-		return ErrChanged
+	if opts.Unchanged != nil {
+		err = replaceIfUnchanged(tmp, path, data, opts.Unchanged)
+	} else {
+		err = os.Rename(tmp, path)
 	}
-	if err = os.Rename(tmp, path); err != nil {
+	if err != nil {
 		return err
 	}
 	syncDir(dir)
 	return nil
+}
+
+// readCurrent reads path, telling a missing file apart.
+func readCurrent(path string) (data []byte, exists bool, err error) {
+	data, err = os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, false, nil
+	}
+	return data, err == nil, err
+}
+
+// replaceIfUnchanged puts tmp (holding data) at path if path is as
+// unchanged says it must be. A check and a rename would leave a window
+// between them, in which another writer's change would be lost under the
+// rename (issue 11); so the new version is swapped in, and what the swap
+// displaced is checked: if it is a change, it is swapped back. Should
+// another change land during that (the file then holds the new version
+// for microseconds), the newest is swapped back in its turn, so that path
+// ends with the last change anyone made. Without a swap, the window stays.
+func replaceIfUnchanged(tmp, path string, data []byte, unchanged func([]byte, bool) bool) error {
+	cur, exists, err := readCurrent(path)
+	if err != nil {
+		return err
+	}
+	if !unchanged(cur, exists) {
+		return ErrChanged
+	}
+	if TestHookBeforeReplace != nil {
+		TestHookBeforeReplace()
+	}
+	if !exists {
+		err := renameNoReplace(tmp, path)
+		switch {
+		case errors.Is(err, errNoSwap):
+			return os.Rename(tmp, path)
+		case errors.Is(err, fs.ErrExist):
+			return ErrChanged // someone made it meanwhile
+		}
+		return err
+	}
+	switch err := exchange(tmp, path); {
+	case errors.Is(err, errNoSwap):
+		return os.Rename(tmp, path)
+	case errors.Is(err, fs.ErrNotExist):
+		return ErrChanged // someone removed it meanwhile
+	case err != nil:
+		return err
+	}
+	if TestHookAfterSwap != nil {
+		TestHookAfterSwap()
+	}
+	got, err := os.ReadFile(tmp) // what the swap displaced
+	if err != nil {
+		return err
+	}
+	if unchanged(got, true) {
+		return os.Remove(tmp)
+	}
+	// put is what path holds now, as far as Write knows; got is the change
+	// to put back.
+	put := data
+	for range maxSwapBacks {
+		if err := exchange(tmp, path); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return ErrChanged // removed meanwhile: that is the last change
+			}
+			return err
+		}
+		took, err := os.ReadFile(tmp)
+		if err != nil {
+			return err
+		}
+		if bytes.Equal(took, put) {
+			return ErrChanged // nothing came meanwhile: path holds got
+		}
+		put, got = got, took // a newer change came: put it back too
+	}
+	return ErrChanged
 }
 
 // syncDir makes a rename in dir durable. Windows cannot open a folder for

@@ -33,7 +33,7 @@ func TestWriteGivesWayToAChangeMeanwhile(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "f.json")
 	os.WriteFile(path, []byte("theirs"), 0o600)
-	err := Write(path, []byte("ours"), Options{Unchanged: func() bool { return false }})
+	err := Write(path, []byte("ours"), Options{Unchanged: func([]byte, bool) bool { return false }})
 	if !errors.Is(err, ErrChanged) {
 		t.Fatalf("err = %v, want ErrChanged", err)
 	}
@@ -42,6 +42,98 @@ func TestWriteGivesWayToAChangeMeanwhile(t *testing.T) {
 	}
 	if left := tempFiles(t, dir); len(left) != 0 {
 		t.Fatalf("temporary files left: %v", left)
+	}
+}
+
+// unchangedFrom is the Unchanged of a change made to base ("" for none).
+func unchangedFrom(base string, existed bool) func([]byte, bool) bool {
+	return func(cur []byte, exists bool) bool { return exists == existed && string(cur) == base }
+}
+
+// withHooks sets the test hooks for one test.
+func withHooks(t *testing.T, before, after func()) {
+	TestHookBeforeReplace, TestHookAfterSwap = before, after
+	t.Cleanup(func() { TestHookBeforeReplace, TestHookAfterSwap = nil, nil })
+}
+
+// renameIn writes data to path as editors do: a new file renamed over it.
+func renameIn(t *testing.T, path, data string) {
+	tmp := path + ".editor"
+	if err := os.WriteFile(tmp, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestWriteNeverOverwritesAChange forces another writer's change into the
+// window between Write's last check and its replacing the file, written
+// in place and by rename, into a missing file, and during the swap back:
+// the other change stays and Write says ErrChanged (issue 11).
+func TestWriteNeverOverwritesAChange(t *testing.T) {
+	for _, c := range []struct {
+		name          string
+		base          string // "" for a missing file
+		before, after func(t *testing.T, path string)
+		want          string
+	}{
+		{"written in place before the swap", "mine", func(t *testing.T, p string) { os.WriteFile(p, []byte("theirs"), 0o644) }, nil, "theirs"},
+		{"renamed over before the swap", "mine", func(t *testing.T, p string) { renameIn(t, p, "theirs") }, nil, "theirs"},
+		{"made while it was missing", "", func(t *testing.T, p string) { os.WriteFile(p, []byte("theirs"), 0o644) }, nil, "theirs"},
+		{"removed before the swap", "mine", func(t *testing.T, p string) { os.Remove(p) }, nil, ""},
+		{"another change during the swap back", "mine",
+			func(t *testing.T, p string) { renameIn(t, p, "theirs") },
+			func(t *testing.T, p string) { renameIn(t, p, "theirs, later") }, "theirs, later"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "f.json")
+			if c.base != "" {
+				os.WriteFile(path, []byte(c.base), 0o600)
+			}
+			var after func()
+			if c.after != nil {
+				after = func() { c.after(t, path) }
+			}
+			withHooks(t, func() { c.before(t, path) }, after)
+			err := Write(path, []byte("ours"), Options{Unchanged: unchangedFrom(c.base, c.base != "")})
+			if !errors.Is(err, ErrChanged) {
+				t.Fatalf("err = %v, want ErrChanged", err)
+			}
+			got, rerr := os.ReadFile(path)
+			if c.want == "" {
+				if !errors.Is(rerr, os.ErrNotExist) {
+					t.Fatalf("file = %q, want it removed, as the other writer left it", got)
+				}
+			} else if string(got) != c.want {
+				t.Fatalf("file = %q, want %q", got, c.want)
+			}
+			if left := tempFiles(t, dir); len(left) != 0 {
+				t.Fatalf("files left: %v", left)
+			}
+		})
+	}
+}
+
+// TestWriteSwapsWhenUnchanged: with nothing in the way, the new version is
+// in place and nothing else is left.
+func TestWriteSwapsWhenUnchanged(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "f.json")
+	os.WriteFile(path, []byte("mine"), 0o644)
+	if err := Write(path, []byte("ours"), Options{Unchanged: unchangedFrom("mine", true)}); err != nil {
+		t.Fatal(err)
+	}
+	fi, _ := os.Stat(path)
+	if got, _ := os.ReadFile(path); string(got) != "ours" || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("file %q mode %v", got, fi.Mode().Perm())
+	}
+	if err := Write(filepath.Join(dir, "new.json"), []byte("x"), Options{Unchanged: unchangedFrom("", false)}); err != nil {
+		t.Fatal(err)
+	}
+	if left := tempFiles(t, dir); !slices.Equal(left, []string{"new.json"}) {
+		t.Fatalf("files: %v", left)
 	}
 }
 
