@@ -4,6 +4,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+
+	"github.com/mcptray/mcptray/internal/atomicfile"
 )
 
 // maxLog is the size at which the log file is set aside at start.
@@ -34,7 +36,7 @@ func openLogFile() (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if _, err := atomicfile.PrivateDir(dir); err != nil { // mcptray's own: kept 0700
 		return nil, err
 	}
 	path := filepath.Join(dir, "mcptray.log")

@@ -6,6 +6,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -23,6 +25,7 @@ import (
 	"github.com/pkg/browser"
 
 	"github.com/mcptray/mcptray/hub"
+	"github.com/mcptray/mcptray/internal/atomicfile"
 	"github.com/mcptray/mcptray/keychain"
 	"github.com/mcptray/mcptray/oauthflow"
 	"github.com/mcptray/mcptray/settings"
@@ -217,9 +220,13 @@ func newInstance(o options, log *slog.Logger, open func(context.Context, string)
 	if err != nil {
 		return nil, err
 	}
+	secretsAt, err := secretsFile(store, log)
+	if err != nil {
+		return nil, err
+	}
 	secrets, err := keychain.Open(keychain.Options{
 		Mode:        store.Current().SecretStore(),
-		File:        filepath.Join(filepath.Dir(store.Path()), "secrets.json"),
+		File:        secretsAt,
 		Logger:      log,
 		VerifyEvery: verifyEvery,
 	})
@@ -235,6 +242,35 @@ func newInstance(o options, log *slog.Logger, open func(context.Context, string)
 		return nil, err
 	}
 	return &instance{log: log, store: store, secrets: secrets, auth: auth, hub: h, browser: open != nil}, nil
+}
+
+// secretsFile is where secrets go when no keychain keeps them: next to the
+// settings when their folder is mcptray's (0700), else in mcptray's own
+// folder, named for the settings file, so that no secret sits in a folder
+// others may list (issue 11). A secrets.json that an older mcptray left
+// next to the settings stays in use.
+func secretsFile(store *settings.Store, log *slog.Logger) (string, error) {
+	beside := filepath.Join(filepath.Dir(store.Path()), "secrets.json")
+	if store.OwnsFolder() {
+		return beside, nil
+	}
+	if _, err := os.Stat(beside); err == nil {
+		return beside, nil
+	}
+	def, err := settings.DefaultPath()
+	if err != nil {
+		return "", err
+	}
+	dir := filepath.Dir(def)
+	was, err := atomicfile.PrivateDir(dir)
+	if err != nil {
+		return "", fmt.Errorf("secrets folder: %w", err)
+	}
+	if was != 0 {
+		log.Warn("mcptray's folder could be read by other users; made it private (0700)", "path", dir, "mode", was.String())
+	}
+	sum := sha256.Sum256([]byte(store.Path()))
+	return filepath.Join(dir, "secrets-"+hex.EncodeToString(sum[:4])+".json"), nil
 }
 
 // run serves until ctx ends and waits for everything to stop: the

@@ -6,6 +6,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -15,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mcptray/mcptray/settings"
 )
 
 // binaries holds mcptray and the hub's test server, built once.
@@ -26,6 +30,10 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	// mcptray's own folders (the secrets of settings kept elsewhere, the
+	// log) go to the test's, not the user's.
+	os.Setenv("XDG_CONFIG_HOME", filepath.Join(dir, "config"))
+	os.Setenv("XDG_CACHE_HOME", filepath.Join(dir, "cache"))
 	binaries.mcptray = filepath.Join(dir, "mcptray")
 	binaries.testserver = filepath.Join(dir, "testserver")
 	for out, pkg := range map[string]string{binaries.mcptray: ".", binaries.testserver: "../testpeers/goserver"} {
@@ -165,5 +173,53 @@ func TestHeadlessLifecycle(t *testing.T) {
 	var notRunning bytes.Buffer
 	if code := run([]string{"status", "--listen", addr}, &out, &notRunning); code != 1 || !strings.Contains(notRunning.String(), "not running") {
 		t.Errorf("status with nothing running: %d %q", code, notRunning.String())
+	}
+}
+
+// TestSecretsFileInAPrivateFolder: the secrets file (when no keychain keeps
+// the secrets) is next to the settings only in a folder mcptray keeps
+// private; next to settings in a folder of the user's own, it goes to
+// mcptray's folder instead, made 0700; one an older mcptray left there
+// stays in use (issue 11).
+func TestSecretsFileInAPrivateFolder(t *testing.T) {
+	config := t.TempDir()
+	t.Setenv("XDG_CONFIG_HOME", config)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	open := func(path string) *settings.Store {
+		s, err := settings.Open(path, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	// mcptray's default folder, loose: tightened, and the file beside.
+	def := filepath.Join(config, "mcptray", "mcp_settings.json")
+	os.MkdirAll(filepath.Dir(def), 0o755)
+	os.Chmod(filepath.Dir(def), 0o755)
+	if got, err := secretsFile(open(def), log); err != nil || got != filepath.Join(config, "mcptray", "secrets.json") {
+		t.Errorf("default settings: %q %v", got, err)
+	}
+	if fi, _ := os.Stat(filepath.Join(config, "mcptray")); fi.Mode().Perm() != 0o700 {
+		t.Errorf("mcptray's folder is %v, want 0700", fi.Mode().Perm())
+	}
+	// A folder of the user's: left as it is, the secrets elsewhere.
+	own := t.TempDir()
+	os.Chmod(own, 0o755)
+	path := filepath.Join(own, "mcp_settings.json")
+	got, err := secretsFile(open(path), log)
+	if err != nil || filepath.Dir(got) != filepath.Join(config, "mcptray") || !strings.HasPrefix(filepath.Base(got), "secrets-") {
+		t.Errorf("settings in the user's folder: %q %v", got, err)
+	}
+	if fi, _ := os.Stat(own); fi.Mode().Perm() != 0o755 {
+		t.Errorf("the user's folder became %v", fi.Mode().Perm())
+	}
+	other, _ := secretsFile(open(filepath.Join(t.TempDir(), "mcp_settings.json")), log)
+	if other == got {
+		t.Error("two settings files share one secrets file")
+	}
+	// An older mcptray's secrets.json beside them stays.
+	os.WriteFile(filepath.Join(own, "secrets.json"), []byte(`{"version":1,"secrets":{}}`), 0o600)
+	if got, _ := secretsFile(open(path), log); got != filepath.Join(own, "secrets.json") {
+		t.Errorf("with an older secrets.json beside: %q", got)
 	}
 }

@@ -37,8 +37,9 @@ func DefaultPath() (string, error) {
 // Store owns the settings file: it keeps the last good settings, watches
 // the file, and makes every change.
 type Store struct {
-	path string // the real file, symbolic links followed
-	log  *slog.Logger
+	path  string // the real file, symbolic links followed
+	owned bool   // its folder is mcptray's (made by it, or the default): kept 0700
+	log   *slog.Logger
 
 	// state is read without a lock: every request the hub serves reads the
 	// settings, and must not wait while Modify writes and syncs the file.
@@ -97,6 +98,7 @@ func Open(path string, logger *slog.Logger) (*Store, error) {
 		if was != 0 {
 			logger.Warn("the settings folder could be read by other users; made it private (0700)", "path", dir, "mode", was.String())
 		}
+		s.owned = true
 	}
 	if removed, err := atomicfile.CleanTemp(abs); err != nil {
 		logger.Warn("cannot remove temporary files an interrupted save left", "err", err)
@@ -130,6 +132,11 @@ func Open(path string, logger *slog.Logger) (*Store, error) {
 
 // Path returns the settings file's path.
 func (s *Store) Path() string { return s.path }
+
+// OwnsFolder reports whether the settings file's folder is mcptray's (the
+// default folder, or one it made), which it keeps private (0700); a folder
+// the user chose keeps its mode, and holds no secret.
+func (s *Store) OwnsFolder() bool { return s.owned }
 
 // Current returns the settings in effect: the last good version of the file.
 // Callers must not modify it; use Modify.
