@@ -10,6 +10,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -249,17 +250,16 @@ func (s *downSession) cancelCall(id []byte) {
 }
 
 // readMessageBody reads a POSTed message (protect bounds its size).
-func readMessageBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+func (h *Hub) readMessageBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		var tooBig *http.MaxBytesError
-		var slow *slowBodyError
 		switch {
 		case errors.As(err, &tooBig):
 			writeRPCError(w, http.StatusRequestEntityTooLarge, nil, newError(codeInvalidRequest, "the message is larger than mcptray accepts ("+strconv.Itoa(maxRequestBody>>20)+" MiB)"))
-		case errors.As(err, &slow):
+		case errors.Is(err, os.ErrDeadlineExceeded): // protect's body deadline
 			w.Header().Set("Connection", "close")
-			writeRPCError(w, http.StatusRequestTimeout, nil, newError(codeInvalidRequest, slow.Error()))
+			writeRPCError(w, http.StatusRequestTimeout, nil, newError(codeInvalidRequest, "the request's body did not arrive within "+h.bodyTimeout.String()))
 		default:
 			writeRPCError(w, http.StatusBadRequest, nil, newError(codeInvalidRequest, "cannot read the request: "+err.Error()))
 		}
@@ -302,7 +302,7 @@ func (h *Hub) serveStreamable(w http.ResponseWriter, r *http.Request) {
 
 // post serves one POSTed message.
 func (h *Hub) post(v *view, w http.ResponseWriter, r *http.Request) {
-	body, ok := readMessageBody(w, r)
+	body, ok := h.readMessageBody(w, r)
 	if !ok {
 		return
 	}
@@ -839,7 +839,7 @@ func (h *Hub) serveMessages(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such session: open the SSE stream again")
 		return
 	}
-	body, ok := readMessageBody(w, r)
+	body, ok := h.readMessageBody(w, r)
 	if !ok {
 		return
 	}
