@@ -200,118 +200,21 @@ func serverItem(st hub.ServerStatus) menuItem {
 	return it
 }
 
-// serverLabel is a server's line: its name and its state in a few words,
-// never an emoji alone, so that screen readers say it right. The whole
-// error is in the submenu.
+// serverLabel is a server's line: its name and its state in a few words
+// (hub.Diagnose, which the dashboard and `mcptray status` show too). The
+// whole error is in the submenu.
 func serverLabel(st hub.ServerStatus) string {
-	switch st.State {
-	case hub.StateConnected:
-		return fmt.Sprintf("%s: connected (%d %s)", st.Name, st.Tools, plural(st.Tools, "tool", "tools"))
-	case hub.StateNeedsAuthorization:
-		if st.OAuth != nil && st.OAuth.AuthorizationURL != "" {
-			return st.Name + ": sign-in waiting"
-		}
-		return st.Name + ": needs sign-in"
-	case hub.StateError:
-		return st.Name + ": " + failureOf(st).short
-	case hub.StateDisabled:
-		if st.Problem != "" {
-			return st.Name + ": disabled (settings error)"
-		}
-		return st.Name + ": disabled"
-	}
-	return st.Name + ": connecting…"
+	return st.Name + ": " + hub.Diagnose(st).Words
 }
 
 // diagnosis is what the top of a server's submenu says: what is wrong, in
-// full, and the fix; "" when all is well.
+// full, and the fix ("Fix: ..."); "" when all is well.
 func diagnosis(st hub.ServerStatus) (text, fix string) {
-	switch st.State {
-	case hub.StateError:
-		return st.Error, "Fix: " + failureOf(st).fix(st)
-	case hub.StateNeedsAuthorization:
-		text = "It asks you to sign in."
-		if st.OAuth != nil && st.OAuth.Reason != "" {
-			text = "It asks you to sign in: " + st.OAuth.Reason + "."
-		} else if st.Error != "" {
-			text = "It asks you to sign in: " + st.Error + "."
-		}
-		if st.OAuth != nil && st.OAuth.AuthorizationURL != "" {
-			return "A sign-in is waiting at " + hostOf(st.OAuth.AuthorizationURL) + ".", "Fix: finish it in your browser, or choose Authorize… to open it again."
-		}
-		return text, "Fix: choose Authorize… to sign in in your browser."
-	case hub.StateDisabled:
-		if st.Problem != "" {
-			return st.Problem, "Fix: correct its entry in the settings file."
-		}
+	d := hub.Diagnose(st)
+	if d.Fix == "" {
+		return d.Problem, ""
 	}
-	return "", ""
-}
-
-// failure is one way a server fails: how it matches a status, the state in
-// a few words for the top-level label, and the fix.
-type failure struct {
-	match func(st hub.ServerStatus, err string) bool
-	short string
-	fix   func(st hub.ServerStatus) string
-}
-
-// contains matches an error that has any of these (lower-case) texts.
-func contains(texts ...string) func(hub.ServerStatus, string) bool {
-	return func(_ hub.ServerStatus, err string) bool {
-		for _, t := range texts {
-			if strings.Contains(err, t) {
-				return true
-			}
-		}
-		return false
-	}
-}
-
-func fixed(text string) func(hub.ServerStatus) string {
-	return func(hub.ServerStatus) string { return text }
-}
-
-// failures are checked in order; the last matches everything. A new
-// diagnosis of the hub is one more line here.
-var failures = []failure{
-	{func(st hub.ServerStatus, _ string) bool { return st.Problem != "" }, "settings error",
-		fixed("correct its entry in the settings file (Open settings file); the other servers run meanwhile.")},
-	{contains("environment variable"), "variable not set",
-		fixed("set it in the environment mcptray starts in (or write the value in the settings file), then restart mcptray.")},
-	{contains("cannot prefix mcp tool names"), "bad name",
-		fixed("rename it in the settings file, with letters, digits, _, - and . only.")},
-	{contains("openapi"), "not supported",
-		fixed("mcptray does not run MCPHub's openapi servers: disable or remove it.")},
-	{contains("(404)", " 404", "404 not found"), "not found (404)",
-		fixed("check the path of its URL in the settings file (often /mcp, or /sse for an SSE server).")},
-	{contains("command \"", "executable file not found", "no such file or directory"), "won't start",
-		fixed("install the command it runs, or give its full path (and its script's) in the settings file.")},
-	{contains("server exited", "exit status", "signal: "), "exited",
-		fixed("its last lines of stderr, in Show details, say why; correct its command or args, then Reconnect.")},
-	{contains("cannot reach", "connection refused", "no such host", "network is unreachable"), "can't connect",
-		fixed("start the server, or correct its URL in the settings file; mcptray keeps trying.")},
-	{contains("x509", "certificate", "tls:"), "TLS error",
-		fixed("the server's certificate is not trusted here: check its URL, or install its CA certificate.")},
-	{contains("deadline exceeded", "timeout", "timed out"), "timed out",
-		fixed("the server did not answer in time: check that it runs, then Reconnect.")},
-	{contains(" 401", " 403", "unauthorized", "forbidden"), "refused",
-		fixed("check the credentials in its headers or env in the settings file.")},
-	{contains("speaks mcp"), "protocol mismatch",
-		fixed("update the server, or mcptray.")},
-	{func(hub.ServerStatus, string) bool { return true }, "error",
-		fixed("Show details has its recent events; Reconnect tries again now.")},
-}
-
-// failureOf finds how a server in error fails.
-func failureOf(st hub.ServerStatus) failure {
-	err := strings.ToLower(st.Error)
-	for _, f := range failures {
-		if f.match(st, err) {
-			return f
-		}
-	}
-	return failures[len(failures)-1]
+	return d.Problem, "Fix: " + d.Fix
 }
 
 func serverTooltip(st hub.ServerStatus) string {
