@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strings"
 
@@ -75,6 +76,11 @@ var commands = []command{
 		run: func(o options, c cliArgs, stdout, _ io.Writer) error { return authorize(o, c.pos[0], stdout) }},
 	{name: "signout", usage: "NAME", what: "revoke and delete a server's tokens", check: nameArg,
 		run: func(o options, c cliArgs, stdout, _ io.Writer) error { return signout(o, c.pos[0], stdout) }},
+	{name: "stdio", what: "serve the running mcptray over stdio, for clients that start only stdio servers", check: noArgs,
+		more: "It bridges its stdin and stdout to the running mcptray's endpoint, in whichever MCP revision the client speaks,\nso that a client such as Claude Desktop needs neither Node.js nor mcp-remote (`mcptray connect claude-desktop`\nwrites its entry). When no mcptray runs on the settings file, it starts one (the tray app), which keeps running\nafter the client quits. Nothing but MCP goes to stdout.",
+		run: func(o options, _ cliArgs, stdout, stderr io.Writer) error {
+			return stdioBridge(o, os.Stdin, stdout, stderr)
+		}},
 	{name: "version", what: "print the version", check: noArgs,
 		run: func(_ options, _ cliArgs, stdout, _ io.Writer) error {
 			fmt.Fprintln(stdout, "mcptray", version)
