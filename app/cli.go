@@ -76,6 +76,11 @@ var commands = []command{
 		run: func(o options, c cliArgs, stdout, _ io.Writer) error { return authorize(o, c.pos[0], stdout) }},
 	{name: "signout", usage: "NAME", what: "revoke and delete a server's tokens", check: nameArg,
 		run: func(o options, c cliArgs, stdout, _ io.Writer) error { return signout(o, c.pos[0], stdout) }},
+	{name: "connect", usage: "[CLIENT]", what: "connect an AI client to mcptray; without CLIENT, list them and whether each is", check: checkConnect,
+		more: "CLIENT is one of: " + clientIDs() + ".\nIt adds an entry named mcptray to the client's own config file, in its format, and changes nothing else\nthere (the first change keeps a copy of the file as it was, beside it: FILE.mcptray-backup). The entry\nreaches this mcptray (--settings and --listen), with a bearer key when the settings have keys. Claude\nDesktop's entry runs `mcptray stdio`. Running it again changes nothing.",
+		run:  func(o options, c cliArgs, stdout, _ io.Writer) error { return connect(o, c, stdout) }},
+	{name: "disconnect", usage: "CLIENT", what: "remove mcptray's entry from an AI client's config file", check: checkDisconnect,
+		run: func(_ options, c cliArgs, stdout, _ io.Writer) error { return disconnect(c, stdout) }},
 	{name: "stdio", what: "serve the running mcptray over stdio, for clients that start only stdio servers", check: noArgs,
 		more: "It bridges its stdin and stdout to the running mcptray's endpoint, in whichever MCP revision the client speaks,\nso that a client such as Claude Desktop needs neither Node.js nor mcp-remote (`mcptray connect claude-desktop`\nwrites its entry). When no mcptray runs on the settings file, it starts one (the tray app), which keeps running\nafter the client quits. Nothing but MCP goes to stdout.",
 		run: func(o options, _ cliArgs, stdout, stderr io.Writer) error {
@@ -135,6 +140,7 @@ Examples:
   mcptray add linear https://mcp.linear.app/mcp
   mcptray add everything -- npx -y @modelcontextprotocol/server-everything
   mcptray add github https://api.githubcopilot.com/mcp/ --header 'Authorization: Bearer ${GITHUB_TOKEN}'
+  mcptray connect cursor
   mcptray status
   mcptray logs everything
   mcptray remove everything

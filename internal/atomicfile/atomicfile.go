@@ -29,13 +29,17 @@ type Options struct {
 	// with ErrChanged, so that a change someone else made meanwhile is not
 	// overwritten.
 	Unchanged func() bool
+	// Mode is the new file's mode; 0600 when 0. A file that is not
+	// mcptray's own (an AI client's config) keeps the mode it had.
+	Mode fs.FileMode
 }
 
 // tempPrefix is how Write names its temporary files: hidden, and tied to
 // the file they replace, so that CleanTemp finds those a crash left.
 func tempPrefix(path string) string { return "." + filepath.Base(path) + ".tmp-" }
 
-// Write replaces path with data atomically, with mode 0600.
+// Write replaces path with data atomically, with mode 0600 (or
+// opts.Mode).
 func Write(path string, data []byte, opts Options) (err error) {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, tempPrefix(path)+"*")
@@ -54,7 +58,11 @@ func Write(path string, data []byte, opts Options) (err error) {
 	}
 	// Windows has no Unix modes: Chmod there only sets the read-only bit,
 	// and the file is private to the user by its folder's ACL.
-	if err = f.Chmod(0o600); err != nil && runtime.GOOS != "windows" {
+	mode := opts.Mode
+	if mode == 0 {
+		mode = 0o600
+	}
+	if err = f.Chmod(mode); err != nil && runtime.GOOS != "windows" {
 		f.Close()
 		return err
 	}
