@@ -44,9 +44,9 @@ var clientFixtures = map[string]string{
   "hasCompletedOnboarding": true
 }
 `,
-	"cursor": `{"mcpServers":{"notion":{"url":"https://mcp.notion.com/mcp"}}}`,
-	"vscode": "{\n\t// My servers\n\t\"servers\": {\n\t\t\"memory\": {\n\t\t\t\"command\": \"npx\",\n\t\t\t\"args\": [\"-y\", \"@modelcontextprotocol/server-memory\"], // remembers things\n\t\t},\n\t},\n\t\"inputs\": [],\n}\n",
-	"windsurf":       "", // no file yet: Windsurf made only its folder
+	"cursor":   `{"mcpServers":{"notion":{"url":"https://mcp.notion.com/mcp"}}}`,
+	"vscode":   "{\n\t// My servers\n\t\"servers\": {\n\t\t\"memory\": {\n\t\t\t\"command\": \"npx\",\n\t\t\t\"args\": [\"-y\", \"@modelcontextprotocol/server-memory\"], // remembers things\n\t\t},\n\t},\n\t\"inputs\": [],\n}\n",
+	"windsurf": "", // no file yet: Windsurf made only its folder
 	"zed": `// Zed settings
 //
 // For information on how to configure Zed, see the Zed
