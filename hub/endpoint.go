@@ -132,7 +132,8 @@ func (h *Hub) BaseURL() string {
 func (h *Hub) Endpoint() string { return h.BaseURL() + "/mcp" }
 
 // Handler returns the hub's HTTP handler: the MCP endpoints and the control
-// API, behind the checks of protect.
+// API, behind the checks of protect, and the dashboard, behind admit's and
+// its sessions' (dashboard.go).
 func (h *Hub) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/mcp", h.serveStreamable)
@@ -145,7 +146,14 @@ func (h *Hub) Handler() http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint; MCP clients connect to "+h.Endpoint())
 	})
-	return h.protect(mux)
+	api, pages := h.protect(mux), h.pageRoutes()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if isPagePath(r.URL.Path) {
+			pages.ServeHTTP(w, r)
+			return
+		}
+		api.ServeHTTP(w, r)
+	})
 }
 
 // viewFor returns the view a request's {name} addresses, or nil.
