@@ -64,6 +64,14 @@ var commands = []command{
 	{name: "status", what: "list the servers of the running mcptray and their state", check: noArgs,
 		more: "It says what is wrong with each server that does not connect, and the fix. With no mcptray running, it says how to start one, and what the settings file configures.",
 		run:  func(o options, _ cliArgs, stdout, _ io.Writer) error { return status(o, stdout) }},
+	{name: "dashboard", usage: "[NAME]", what: "open the dashboard (or a server's page of it) in your browser", check: func(c cliArgs) error {
+		if len(c.pos) > 1 {
+			return errors.New("want at most one server name")
+		}
+		return nil
+	},
+		more: "It prints the address too. With bearer keys in the settings, the address is a link that works once, for two minutes.",
+		run:  func(o options, c cliArgs, stdout, _ io.Writer) error { return dashboard(o, c, stdout) }},
 	{name: "add", usage: "NAME URL", what: "add a remote server (streamable HTTP, or SSE); signs in if it asks", check: checkAdd,
 		more: "mcptray add NAME -- COMMAND ARGS…  adds a local server that mcptray runs (stdio).\n\nFlags of add:\n  --type TYPE            sse or streamable-http (default: sse for a URL ending in /sse, else streamable-http)\n  --header 'NAME: VALUE' an HTTP header for a remote server; repeat it for more\n  --env NAME=VALUE       an environment variable for a local server; repeat it for more\n\n${VAR} in a value is taken from the environment when the server connects; the file keeps the placeholder.\nThe server is added to the running mcptray, which connects it at once; when it asks for a sign-in,\nyour browser opens and add waits for it. With no mcptray running, add writes the settings file.",
 		run:  func(o options, c cliArgs, stdout, _ io.Writer) error { return addServer(o, c, stdout) }},

@@ -30,6 +30,9 @@ type snapshot struct {
 	// Browser: this instance opens the browser for sign-ins (it has a
 	// display, and no --no-browser).
 	Browser bool
+	// Clients are the AI clients and whether each is connected, as
+	// `mcptray connect` lists them.
+	Clients []hub.ClientStatus
 }
 
 // actionKind is what a menu item does.
@@ -38,6 +41,9 @@ type actionKind int
 const (
 	actNone actionKind = iota
 	actCopyEndpoint
+	actDashboard
+	actConnectClient
+	actDisconnectClient
 	actAuthorize
 	actReconnect
 	actEnable
@@ -50,7 +56,8 @@ const (
 	actQuit
 )
 
-// action is a menu item's action, on a server when it has one.
+// action is a menu item's action, on a server (or, to connect one, a
+// client's id) when it has one.
 type action struct {
 	kind   actionKind
 	server string
@@ -114,6 +121,8 @@ func buildModel(s snapshot) trayModel {
 		info("mcptray: "+summary),
 		menuItem{Label: s.Endpoint, Tooltip: "Connect your MCP clients here", Disabled: true},
 		menuItem{Label: "Copy endpoint URL", Tooltip: "Copy " + s.Endpoint + " to the clipboard", Action: action{kind: actCopyEndpoint}},
+		menuItem{Label: "Open dashboard", Tooltip: "The servers, their tools and sign-ins, and the AI clients, in your browser", Action: action{kind: actDashboard}},
+		clientsItem(s.Clients),
 		separator(),
 	)
 	for _, st := range s.Servers {
@@ -142,6 +151,39 @@ func buildModel(s snapshot) trayModel {
 		menuItem{Label: "Quit", Tooltip: "Stop mcptray and every server it started", Action: action{kind: actQuit}},
 	)
 	return m
+}
+
+// clientsItem is "Connect a client", with a line per AI client found:
+// checked when it is connected, a click connects or disconnects it; the
+// others are named on a line of their own.
+func clientsItem(cs []hub.ClientStatus) menuItem {
+	it := menuItem{Label: "Connect a client", Tooltip: "Add mcptray to an AI client's MCP servers"}
+	var missing []string
+	for _, c := range cs {
+		if !c.Installed {
+			missing = append(missing, c.Name)
+			continue
+		}
+		ci := menuItem{Label: c.Name, Tooltip: c.File, Checkable: true, Checked: c.Connected, Action: action{actConnectClient, c.ID}}
+		switch {
+		case c.Problem != "":
+			ci.Label, ci.Tooltip = c.Name+" (config file problem)", c.Problem
+		case c.Connected:
+			ci.Action.kind = actDisconnectClient
+			ci.Tooltip = "Connected: " + c.File + " has mcptray's entry. Click to remove it."
+		case c.Other:
+			ci.Label = c.Name + " (connected elsewhere)"
+		}
+		it.Children = append(it.Children, ci)
+	}
+	if len(it.Children) == 0 {
+		it.Children = append(it.Children, info("No AI client found here"))
+	}
+	if len(missing) > 0 {
+		it.Children = append(it.Children, separator())
+		it.Children = append(it.Children, lines("Not installed here: "+strings.Join(missing, ", "))...)
+	}
+	return it
 }
 
 // settingsItem is the line of the settings file's errors or warnings
