@@ -105,6 +105,12 @@ var matrixRoutes = map[string]matrixRoute{
 	"GET /api/servers/{name}":            {"GET", "/api/servers/t", "", 200, `"events"`, false},
 	"GET /api/health":                    {"GET", "/api/health", "", 200, `"mcptray"`, false},
 	"GET /oauth/callback":                {"GET", "/oauth/callback?state=forged~t&code=x", "", 400, "Sign-in failed", false},
+	"GET /":                              {"GET", "/", "", 200, `id="live"`, false},
+	"GET /servers/{name}":                {"GET", "/servers/t", "", 200, `id="state"`, false},
+	"GET /clients":                       {"GET", "/clients", "", 200, "AI clients", false},
+	"GET /ui/events":                     {"GET", "/ui/events", "", 200, "retry: 2000", false},
+	"POST /ui/servers/{name}/{action}":   {"POST", "/ui/servers/t/disable", "csrf=forged", 403, "form's token is missing or stale", false},
+	"POST /ui/servers":                   {"POST", "/ui/servers", "csrf=forged&name=x&command=touch", 403, "form's token is missing or stale", false},
 }
 
 // protectionMatrix is what the hub answers for each route, Host and Origin.
@@ -201,6 +207,51 @@ var protectionMatrix = []struct {
 		"ok   ok   403  403  403  403  403  403  403",
 		all403, all403, all403}},
 	{"GET /oauth/callback", [8]string{
+		"ok   ok   ok   403  403  403  403  403  403",
+		"ok   ok   403  ok   403  403  403  403  403",
+		"ok   ok   403  403  403  403  403  403  403",
+		"ok   ok   403  403  403  403  403  403  403",
+		"ok   ok   403  403  403  403  403  403  403",
+		all403, all403, all403}},
+	// The dashboard: its pages, its live updates and its forms (without a
+	// session's token here, which the route refuses: a form changes
+	// nothing without one).
+	{"GET /", [8]string{
+		"ok   ok   ok   403  403  403  403  403  403",
+		"ok   ok   403  ok   403  403  403  403  403",
+		"ok   ok   403  403  403  403  403  403  403",
+		"ok   ok   403  403  403  403  403  403  403",
+		"ok   ok   403  403  403  403  403  403  403",
+		all403, all403, all403}},
+	{"GET /servers/{name}", [8]string{
+		"ok   ok   ok   403  403  403  403  403  403",
+		"ok   ok   403  ok   403  403  403  403  403",
+		"ok   ok   403  403  403  403  403  403  403",
+		"ok   ok   403  403  403  403  403  403  403",
+		"ok   ok   403  403  403  403  403  403  403",
+		all403, all403, all403}},
+	{"GET /clients", [8]string{
+		"ok   ok   ok   403  403  403  403  403  403",
+		"ok   ok   403  ok   403  403  403  403  403",
+		"ok   ok   403  403  403  403  403  403  403",
+		"ok   ok   403  403  403  403  403  403  403",
+		"ok   ok   403  403  403  403  403  403  403",
+		all403, all403, all403}},
+	{"GET /ui/events", [8]string{
+		"ok   ok   ok   403  403  403  403  403  403",
+		"ok   ok   403  ok   403  403  403  403  403",
+		"ok   ok   403  403  403  403  403  403  403",
+		"ok   ok   403  403  403  403  403  403  403",
+		"ok   ok   403  403  403  403  403  403  403",
+		all403, all403, all403}},
+	{"POST /ui/servers/{name}/{action}", [8]string{
+		"ok   ok   ok   403  403  403  403  403  403",
+		"ok   ok   403  ok   403  403  403  403  403",
+		"ok   ok   403  403  403  403  403  403  403",
+		"ok   ok   403  403  403  403  403  403  403",
+		"ok   ok   403  403  403  403  403  403  403",
+		all403, all403, all403}},
+	{"POST /ui/servers", [8]string{
 		"ok   ok   ok   403  403  403  403  403  403",
 		"ok   ok   403  ok   403  403  403  403  403",
 		"ok   ok   403  403  403  403  403  403  403",
@@ -328,7 +379,10 @@ func (h *harness) matrixRequest(rt matrixRoute, host, origin string) (int, strin
 	if origin != "" {
 		req.Header.Set("Origin", origin)
 	}
-	if rt.body != "" {
+	switch {
+	case strings.HasPrefix(rt.path, "/ui/"):
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	case rt.body != "":
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Accept", "application/json, text/event-stream")
