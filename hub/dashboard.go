@@ -219,7 +219,10 @@ func (h *Hub) render(w http.ResponseWriter, code int, name string, d pageData) {
 	// server, which form-action governs too: it allows http(s) targets.
 	hdr.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self' http: https:; frame-ancestors 'none'; base-uri 'none'")
 	hdr.Set("X-Frame-Options", "DENY")
-	hdr.Set("Referrer-Policy", "no-referrer")
+	// No Referer leaves for other sites; not no-referrer, with which
+	// browsers send the forms' Origin as "null" (Fetch, "serializing a
+	// request origin"), which admit refuses.
+	hdr.Set("Referrer-Policy", "same-origin")
 	hdr.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(code)
 	if err := pageTemplates.ExecuteTemplate(w, name, d); err != nil {
@@ -336,6 +339,9 @@ func (h *Hub) clientsPage(w http.ResponseWriter, r *http.Request, sess string) {
 func (h *Hub) liveEvents(w http.ResponseWriter, r *http.Request, _ string) {
 	// The stream lives as long as the page: no write deadline applies.
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
+	// Each wait starts before the event that the page answers by fetching
+	// its live part again: a change while it does makes another event.
+	changed, authChanged, settingsChanged := h.liveChanges()
 	sw := startSSE(w, nil)
 	if sw.raw("retry: 2000\n\n") != nil {
 		return
@@ -343,12 +349,6 @@ func (h *Hub) liveEvents(w http.ResponseWriter, r *http.Request, _ string) {
 	keep := time.NewTicker(20 * time.Second)
 	defer keep.Stop()
 	for {
-		changed := h.Changes()
-		var authChanged <-chan struct{}
-		if h.auth != nil {
-			authChanged = h.auth.Changes()
-		}
-		settingsChanged := h.store.Changes()
 		select {
 		case <-r.Context().Done():
 			return
@@ -366,10 +366,20 @@ func (h *Hub) liveEvents(w http.ResponseWriter, r *http.Request, _ string) {
 			return
 		case <-time.After(250 * time.Millisecond):
 		}
+		changed, authChanged, settingsChanged = h.liveChanges()
 		if sw.raw("data: change\n\n") != nil {
 			return
 		}
 	}
+}
+
+// liveChanges are the signals of the next change of what the dashboard
+// shows: the servers' status, their sign-ins, the settings.
+func (h *Hub) liveChanges() (status, auth, settings <-chan struct{}) {
+	if h.auth != nil {
+		auth = h.auth.Changes()
+	}
+	return h.Changes(), auth, h.store.Changes()
 }
 
 // newServerForm is the add form as posted.

@@ -82,6 +82,9 @@ func (h *Hub) SetToolEnabled(name, tool string, enabled bool) error {
 			if o.Description == "" && len(o.Extra) == 0 {
 				delete(srv.Tools, tool)
 			}
+			if len(srv.Tools) == 0 {
+				srv.Tools = nil // no "tools": {} left behind
+			}
 			return nil
 		}
 		if srv.Tools == nil {

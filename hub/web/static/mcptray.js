@@ -44,6 +44,8 @@
   }
   var events = new EventSource('/ui/events');
   events.onopen = function () {
+    // What changed between this page and the stream's start: once more.
+    refresh();
     document.body.setAttribute('data-live', 'open');
   };
   events.onmessage = refresh;
