@@ -134,13 +134,15 @@ func TestStdioStartsMcptray(t *testing.T) {
 	os.WriteFile(settingsFile, []byte(fmt.Sprintf(`{"mcpServers": {"tools": {"command": %q, "args": ["stdio"]}}, "systemConfig": {"secretStore": "file"}}`, binaries.testserver)), 0o600)
 	addr := freeAddr(t)
 	target := testpeers.Target{Command: binaries.mcptray, Args: []string{"stdio", "--settings", settingsFile, "--listen", addr}}
-	var pid int
-	t.Cleanup(func() { stopStarted(t, pid) })
+	// The started mcptray is stopped whatever happens: it is the one that
+	// holds the settings file's lock, and answers at addr.
+	t.Cleanup(func() {
+		if info, ok := readInstanceInfo(settingsFile); ok && isMcptray(addr) {
+			stopStarted(t, info.PID)
+		}
+	})
 	es := testpeers.RunClient(t, testpeers.GoSDKClient, target, testpeers.Legacy, []testpeers.Step{{Op: "list"}, {Op: "call", Name: "tools-echo", Args: map[string]any{"text": "through a started mcptray"}}})
 	info, ok := readInstanceInfo(settingsFile)
-	if ok {
-		pid = info.PID
-	}
 	if got, ok := es.Result("call", "tools-echo"); !ok || got != "through a started mcptray" {
 		t.Fatalf("the call through a started mcptray: %q\n%s\nits log:\n%s", got, es, readFile(t, filepath.Join(dir, "cache", "mcptray", "logs", "mcptray.log")))
 	}
