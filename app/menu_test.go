@@ -288,7 +288,9 @@ func TestSettingsRows(t *testing.T) {
 	s.SettingsErrors = []string{"mcp_settings.json line 3: invalid JSON: invalid character '}' looking for beginning of object key string", long}
 	s.SettingsWarnings = []string{`mcp_settings.json line 2: "servers" is not read: did you mean "mcpServers"?`}
 	m := buildModel(s)
-	errRow := m.Items[4]
+	// The header: the summary, the endpoint, Copy endpoint URL, Open
+	// dashboard, Connect a client, a separator; then the rows.
+	errRow := m.Items[6]
 	if !strings.HasPrefix(errRow.Label, "mcp_settings.json line 3: ") || !strings.HasSuffix(errRow.Label, "(+1 more)") || utf8.RuneCountInString(errRow.Label) > labelWidth {
 		t.Errorf("error row %q", errRow.Label)
 	}
@@ -301,7 +303,7 @@ func TestSettingsRows(t *testing.T) {
 	if o := find(errRow.Children, "Open settings file"); o == nil || o.Action.kind != actOpenSettings {
 		t.Error("the error row has no Open settings file")
 	}
-	warnRow := m.Items[5]
+	warnRow := m.Items[7]
 	if warnRow.Label != short(s.SettingsWarnings[0], labelWidth) || !strings.HasPrefix(warnRow.Label, `mcp_settings.json line 2: "servers"`) {
 		t.Errorf("warning row %q", warnRow.Label)
 	}
