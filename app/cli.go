@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strings"
 
@@ -64,6 +65,14 @@ var commands = []command{
 	{name: "status", what: "list the servers of the running mcptray and their state", check: noArgs,
 		more: "It says what is wrong with each server that does not connect, and the fix. With no mcptray running, it says how to start one, and what the settings file configures.",
 		run:  func(o options, _ cliArgs, stdout, _ io.Writer) error { return status(o, stdout) }},
+	{name: "dashboard", usage: "[NAME]", what: "open the dashboard (or a server's page of it) in your browser", check: func(c cliArgs) error {
+		if len(c.pos) > 1 {
+			return errors.New("want at most one server name")
+		}
+		return nil
+	},
+		more: "It prints the address too. With bearer keys in the settings, the address is a link that works once, for two minutes.",
+		run:  func(o options, c cliArgs, stdout, _ io.Writer) error { return dashboard(o, c, stdout) }},
 	{name: "add", usage: "NAME URL", what: "add a remote server (streamable HTTP, or SSE); signs in if it asks", check: checkAdd,
 		more: "mcptray add NAME -- COMMAND ARGS…  adds a local server that mcptray runs (stdio).\n\nFlags of add:\n  --type TYPE            sse or streamable-http (default: sse for a URL ending in /sse, else streamable-http)\n  --header 'NAME: VALUE' an HTTP header for a remote server; repeat it for more\n  --env NAME=VALUE       an environment variable for a local server; repeat it for more\n\n${VAR} in a value is taken from the environment when the server connects; the file keeps the placeholder.\nThe server is added to the running mcptray, which connects it at once; when it asks for a sign-in,\nyour browser opens and add waits for it. With no mcptray running, add writes the settings file.",
 		run:  func(o options, c cliArgs, stdout, _ io.Writer) error { return addServer(o, c, stdout) }},
@@ -79,6 +88,16 @@ var commands = []command{
 		}},
 	{name: "signout", usage: "NAME", what: "revoke and delete a server's tokens", check: nameArg,
 		run: func(o options, c cliArgs, stdout, _ io.Writer) error { return signout(o, c.pos[0], stdout) }},
+	{name: "connect", usage: "[CLIENT]", what: "connect an AI client to mcptray; without CLIENT, list them and whether each is", check: checkConnect,
+		more: "CLIENT is one of: " + clientIDs() + ".\nIt adds an entry named mcptray to the client's own config file, in its format, and changes nothing else\nthere (the first change keeps a copy of the file as it was, beside it: FILE.mcptray-backup). The entry\nreaches this mcptray (--settings and --listen), with a bearer key when the settings have keys. Claude\nDesktop's entry runs `mcptray stdio`. Running it again changes nothing.",
+		run:  func(o options, c cliArgs, stdout, _ io.Writer) error { return connect(o, c, stdout) }},
+	{name: "disconnect", usage: "CLIENT", what: "remove mcptray's entry from an AI client's config file", check: checkDisconnect,
+		run: func(_ options, c cliArgs, stdout, _ io.Writer) error { return disconnect(c, stdout) }},
+	{name: "stdio", what: "serve the running mcptray over stdio, for clients that start only stdio servers", check: noArgs,
+		more: "It bridges its stdin and stdout to the running mcptray's endpoint, in whichever MCP revision the client speaks,\nso that a client such as Claude Desktop needs neither Node.js nor mcp-remote (`mcptray connect claude-desktop`\nwrites its entry). When no mcptray runs on the settings file, it starts one (the tray app), which keeps running\nafter the client quits. Nothing but MCP goes to stdout.",
+		run: func(o options, _ cliArgs, stdout, stderr io.Writer) error {
+			return stdioBridge(o, os.Stdin, stdout, stderr)
+		}},
 	{name: "version", what: "print the version", check: noArgs,
 		run: func(_ options, _ cliArgs, stdout, _ io.Writer) error {
 			fmt.Fprintln(stdout, "mcptray", version)
@@ -133,6 +152,7 @@ Examples:
   mcptray add linear https://mcp.linear.app/mcp
   mcptray add everything -- npx -y @modelcontextprotocol/server-everything
   mcptray add github https://api.githubcopilot.com/mcp/ --header 'Authorization: Bearer ${GITHUB_TOKEN}'
+  mcptray connect cursor
   mcptray status
   mcptray logs everything
   mcptray remove everything

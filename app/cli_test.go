@@ -206,10 +206,13 @@ func TestCLIAgainstARunningHub(t *testing.T) {
 		t.Error("cli_down is still in the settings file after remove")
 	}
 
-	// A web page may not add a server (it would run a command).
+	// A web page may not add a server (it would run a command): not a
+	// page of another origin, not even one of the hub's own.
 	var list hub.ServerList
-	if err := (&apiClient{base: "http://" + addr, http: httpClientWithOrigin()}).send("POST", "/api/servers", hub.NewServer{Name: "evil", Server: json.RawMessage(`{"command": "touch"}`)}, &list); err == nil || !strings.Contains(err.Error(), "not from a web page") {
-		t.Errorf("a POST with an Origin: %v", err)
+	for origin, want := range map[string]string{"http://localhost:5173": "is not allowed", "http://" + addr: "not from a web page"} {
+		if err := (&apiClient{base: "http://" + addr, http: httpClientWithOrigin(origin)}).send("POST", "/api/servers", hub.NewServer{Name: "evil", Server: json.RawMessage(`{"command": "touch"}`)}, &list); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("a POST with Origin %s: %v, want %q", origin, err, want)
+		}
 	}
 }
 
@@ -257,15 +260,15 @@ func TestCLIWithNothingRunning(t *testing.T) {
 	}
 }
 
-// originTransport sends requests as a web page served from localhost does.
-type originTransport struct{}
+// originTransport sends requests as a web page of an origin does.
+type originTransport struct{ origin string }
 
-func (originTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+func (o originTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	r = r.Clone(r.Context())
-	r.Header.Set("Origin", "http://localhost:5173")
+	r.Header.Set("Origin", o.origin)
 	return http.DefaultTransport.RoundTrip(r)
 }
 
-func httpClientWithOrigin() *http.Client {
-	return &http.Client{Transport: originTransport{}, Timeout: 10 * time.Second}
+func httpClientWithOrigin(origin string) *http.Client {
+	return &http.Client{Transport: originTransport{origin}, Timeout: 10 * time.Second}
 }

@@ -13,6 +13,7 @@ import (
 	"io"
 	stdlog "log"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -123,7 +124,7 @@ func serve(o options, stderr io.Writer) (err error) {
 	lock, err := lockSettings(path)
 	var running *runningError
 	if errors.As(err, &running) && useTray {
-		return bringForward(log, running.URL, running.where())
+		return bringForward(log, dashboardOf(running.instanceInfo, path), running.where())
 	}
 	if err != nil {
 		return err
@@ -136,7 +137,7 @@ func serve(o options, stderr io.Writer) (err error) {
 	if err := in.hub.Listen(); err != nil {
 		var other *hub.AlreadyRunningError
 		if errors.As(err, &other) && useTray {
-			return bringForward(log, "http://"+other.Addr, fmt.Sprintf("It runs at http://%s (pid %d), with another settings file; to run both, start this one with another --listen.", other.Addr, other.PID))
+			return bringForward(log, dashboardOf(instanceInfo{Addr: other.Addr, URL: "http://" + other.Addr}, ""), fmt.Sprintf("It runs at http://%s (pid %d), with another settings file; to run both, start this one with another --listen.", other.Addr, other.PID))
 		}
 		return err
 	}
@@ -165,15 +166,38 @@ type reported struct{ err error }
 func (r *reported) Error() string { return r.err.Error() }
 func (r *reported) Unwrap() error { return r.err }
 
+// dashboardOf is the address of the dashboard of the mcptray that runs as
+// info says, whose settings file is path ("" when it is another's): a
+// one-time link when that mcptray needs one (bearer keys), which a key of
+// the settings file asks for; its base URL's / otherwise, or "".
+func dashboardOf(info instanceInfo, path string) string {
+	if info.Addr == "" {
+		if info.URL == "" {
+			return ""
+		}
+		return info.URL + "/"
+	}
+	c := &apiClient{base: "http://" + info.Addr, http: &http.Client{Timeout: 5 * time.Second}}
+	if path != "" {
+		c.token = bearerKeyOf(path)
+	}
+	if u, err := dashboardLink(c, "/"); err == nil {
+		return u
+	}
+	if info.URL != "" {
+		return info.URL + "/"
+	}
+	return ""
+}
+
 // bringForward answers a second launch from the desktop: instead of a
-// second instance, the one that runs shows its overview in the browser, and
-// a notification says so.
-func bringForward(log *slog.Logger, baseURL, where string) error {
+// second instance, the one that runs shows its dashboard in the browser,
+// and a notification says so.
+func bringForward(log *slog.Logger, dashboard, where string) error {
 	n := note{Title: "mcptray is already running", Body: where + " Its menu is in the tray."}
-	if baseURL != "" && noDisplay() == "" {
-		overview := baseURL + "/api/servers?format=text"
-		if err := browser.OpenURL(overview); err == nil {
-			n.Body = where + " Its overview opened in your browser; its menu is in the tray."
+	if dashboard != "" && noDisplay() == "" {
+		if err := browser.OpenURL(dashboard); err == nil {
+			n.Body = where + " Its dashboard opened in your browser; its menu is in the tray."
 		}
 	}
 	log.Info("mcptray is already running; this launch brought it forward instead", "running", where)
@@ -206,7 +230,8 @@ type instance struct {
 	secrets *keychain.Store
 	auth    *oauthflow.Manager
 	hub     *hub.Hub
-	browser bool // sign-ins open the browser
+	clients *hubClients // the AI clients, connected to this instance
+	browser bool        // sign-ins open the browser
 }
 
 // newInstance wires mcptray from its options; open shows authorization
@@ -237,11 +262,21 @@ func newInstance(o options, log *slog.Logger, open func(context.Context, string)
 	if err != nil {
 		return nil, err
 	}
-	h, err := hub.New(hub.Config{Settings: store, Listen: o.listen, Logger: log, Version: version, Auth: auth, Secrets: secrets})
+	// The clients' entries reach this instance where it listens.
+	var h *hub.Hub
+	clients := &hubClients{layout: systemLayout, target: func() (clientTarget, error) {
+		t, err := makeTarget(store.Current(), h.Addr())
+		if err != nil {
+			return t, err
+		}
+		t.Exe, t.Args = stdioCommand(o, store.Path())
+		return t, nil
+	}}
+	h, err = hub.New(hub.Config{Settings: store, Listen: o.listen, Logger: log, Version: version, Auth: auth, Secrets: secrets, Clients: clients})
 	if err != nil {
 		return nil, err
 	}
-	return &instance{log: log, store: store, secrets: secrets, auth: auth, hub: h, browser: open != nil}, nil
+	return &instance{log: log, store: store, secrets: secrets, auth: auth, hub: h, clients: clients, browser: open != nil}, nil
 }
 
 // secretsFile is where secrets go when no keychain keeps them: next to the

@@ -30,6 +30,9 @@ type snapshot struct {
 	// Browser: this instance opens the browser for sign-ins (it has a
 	// display, and no --no-browser).
 	Browser bool
+	// Clients are the AI clients and whether each is connected, as
+	// `mcptray connect` lists them.
+	Clients []hub.ClientStatus
 }
 
 // actionKind is what a menu item does.
@@ -38,6 +41,9 @@ type actionKind int
 const (
 	actNone actionKind = iota
 	actCopyEndpoint
+	actDashboard
+	actConnectClient
+	actDisconnectClient
 	actAuthorize
 	actReconnect
 	actEnable
@@ -50,7 +56,8 @@ const (
 	actQuit
 )
 
-// action is a menu item's action, on a server when it has one.
+// action is a menu item's action, on a server (or, to connect one, a
+// client's id) when it has one.
 type action struct {
 	kind   actionKind
 	server string
@@ -114,6 +121,8 @@ func buildModel(s snapshot) trayModel {
 		info("mcptray: "+summary),
 		menuItem{Label: s.Endpoint, Tooltip: "Connect your MCP clients here", Disabled: true},
 		menuItem{Label: "Copy endpoint URL", Tooltip: "Copy " + s.Endpoint + " to the clipboard", Action: action{kind: actCopyEndpoint}},
+		menuItem{Label: "Open dashboard", Tooltip: "The servers, their tools and sign-ins, and the AI clients, in your browser", Action: action{kind: actDashboard}},
+		clientsItem(s.Clients),
 		separator(),
 	)
 	for _, st := range s.Servers {
@@ -142,6 +151,39 @@ func buildModel(s snapshot) trayModel {
 		menuItem{Label: "Quit", Tooltip: "Stop mcptray and every server it started", Action: action{kind: actQuit}},
 	)
 	return m
+}
+
+// clientsItem is "Connect a client", with a line per AI client found:
+// checked when it is connected, a click connects or disconnects it; the
+// others are named on a line of their own.
+func clientsItem(cs []hub.ClientStatus) menuItem {
+	it := menuItem{Label: "Connect a client", Tooltip: "Add mcptray to an AI client's MCP servers"}
+	var missing []string
+	for _, c := range cs {
+		if !c.Installed {
+			missing = append(missing, c.Name)
+			continue
+		}
+		ci := menuItem{Label: c.Name, Tooltip: c.File, Checkable: true, Checked: c.Connected, Action: action{actConnectClient, c.ID}}
+		switch {
+		case c.Problem != "":
+			ci.Label, ci.Tooltip = c.Name+" (config file problem)", c.Problem
+		case c.Connected:
+			ci.Action.kind = actDisconnectClient
+			ci.Tooltip = "Connected: " + c.File + " has mcptray's entry. Click to remove it."
+		case c.Other:
+			ci.Label = c.Name + " (connected elsewhere)"
+		}
+		it.Children = append(it.Children, ci)
+	}
+	if len(it.Children) == 0 {
+		it.Children = append(it.Children, info("No AI client found here"))
+	}
+	if len(missing) > 0 {
+		it.Children = append(it.Children, separator())
+		it.Children = append(it.Children, lines("Not installed here: "+strings.Join(missing, ", "))...)
+	}
+	return it
 }
 
 // settingsItem is the line of the settings file's errors or warnings
@@ -200,129 +242,21 @@ func serverItem(st hub.ServerStatus) menuItem {
 	return it
 }
 
-// serverLabel is a server's line: its name and its state in a few words,
-// never an emoji alone, so that screen readers say it right. The whole
-// error is in the submenu.
+// serverLabel is a server's line: its name and its state in a few words
+// (hub.Diagnose, which the dashboard and `mcptray status` show too). The
+// whole error is in the submenu.
 func serverLabel(st hub.ServerStatus) string {
-	switch st.State {
-	case hub.StateConnected:
-		return fmt.Sprintf("%s: connected (%d %s)", st.Name, st.Tools, plural(st.Tools, "tool", "tools"))
-	case hub.StateNeedsAuthorization:
-		if st.OAuth != nil && st.OAuth.AuthorizationURL != "" {
-			return st.Name + ": sign-in waiting"
-		}
-		return st.Name + ": needs sign-in"
-	case hub.StateError:
-		return st.Name + ": " + failureOf(st).short
-	case hub.StateDisabled:
-		if st.Problem != "" {
-			return st.Name + ": disabled (settings error)"
-		}
-		return st.Name + ": disabled"
-	}
-	return st.Name + ": connecting…"
+	return st.Name + ": " + hub.Diagnose(st).Words
 }
 
 // diagnosis is what the top of a server's submenu says: what is wrong, in
-// full, and the fix; "" when all is well.
+// full, and the fix ("Fix: ..."); "" when all is well.
 func diagnosis(st hub.ServerStatus) (text, fix string) {
-	switch st.State {
-	case hub.StateError:
-		return st.Error, "Fix: " + failureOf(st).fix(st)
-	case hub.StateNeedsAuthorization:
-		text = "It asks you to sign in."
-		if st.OAuth != nil && st.OAuth.Reason != "" {
-			text = "It asks you to sign in: " + st.OAuth.Reason + "."
-		} else if st.Error != "" {
-			text = "It asks you to sign in: " + st.Error + "."
-		}
-		if si := waitingSignIn(st); si != nil && si.Flow == oauthflow.FlowDevice {
-			return "A sign-in is waiting for the code " + si.UserCode + " at " + si.VerificationURI + ".", "Fix: enter the code there, on any device, or choose Authorize… to start again."
-		}
-		if st.OAuth != nil && st.OAuth.AuthorizationURL != "" {
-			return "A sign-in is waiting at " + hostOf(st.OAuth.AuthorizationURL) + ".", "Fix: finish it in your browser, or choose Authorize… to open it again."
-		}
-		return text, "Fix: choose Authorize… to sign in in your browser."
-	case hub.StateDisabled:
-		if st.Problem != "" {
-			return st.Problem, "Fix: correct its entry in the settings file."
-		}
+	d := hub.Diagnose(st)
+	if d.Fix == "" {
+		return d.Problem, ""
 	}
-	return "", ""
-}
-
-// waitingSignIn is the server's sign-in waiting for the user, or nil.
-func waitingSignIn(st hub.ServerStatus) *oauthflow.SignIn {
-	if st.OAuth == nil || st.OAuth.SignIn == nil || st.OAuth.SignIn.Status != oauthflow.SignInWaiting {
-		return nil
-	}
-	return st.OAuth.SignIn
-}
-
-// failure is one way a server fails: how it matches a status, the state in
-// a few words for the top-level label, and the fix.
-type failure struct {
-	match func(st hub.ServerStatus, err string) bool
-	short string
-	fix   func(st hub.ServerStatus) string
-}
-
-// contains matches an error that has any of these (lower-case) texts.
-func contains(texts ...string) func(hub.ServerStatus, string) bool {
-	return func(_ hub.ServerStatus, err string) bool {
-		for _, t := range texts {
-			if strings.Contains(err, t) {
-				return true
-			}
-		}
-		return false
-	}
-}
-
-func fixed(text string) func(hub.ServerStatus) string {
-	return func(hub.ServerStatus) string { return text }
-}
-
-// failures are checked in order; the last matches everything. A new
-// diagnosis of the hub is one more line here.
-var failures = []failure{
-	{func(st hub.ServerStatus, _ string) bool { return st.Problem != "" }, "settings error",
-		fixed("correct its entry in the settings file (Open settings file); the other servers run meanwhile.")},
-	{contains("environment variable"), "variable not set",
-		fixed("set it in the environment mcptray starts in (or write the value in the settings file), then restart mcptray.")},
-	{contains("cannot prefix mcp tool names"), "bad name",
-		fixed("rename it in the settings file, with letters, digits, _, - and . only.")},
-	{contains("openapi"), "not supported",
-		fixed("mcptray does not run MCPHub's openapi servers: disable or remove it.")},
-	{contains("(404)", " 404", "404 not found"), "not found (404)",
-		fixed("check the path of its URL in the settings file (often /mcp, or /sse for an SSE server).")},
-	{contains("command \"", "executable file not found", "no such file or directory"), "won't start",
-		fixed("install the command it runs, or give its full path (and its script's) in the settings file.")},
-	{contains("server exited", "exit status", "signal: "), "exited",
-		fixed("its last lines of stderr, in Show details, say why; correct its command or args, then Reconnect.")},
-	{contains("cannot reach", "connection refused", "no such host", "network is unreachable"), "can't connect",
-		fixed("start the server, or correct its URL in the settings file; mcptray keeps trying.")},
-	{contains("x509", "certificate", "tls:"), "TLS error",
-		fixed("the server's certificate is not trusted here: check its URL, or install its CA certificate.")},
-	{contains("deadline exceeded", "timeout", "timed out"), "timed out",
-		fixed("the server did not answer in time: check that it runs, then Reconnect.")},
-	{contains(" 401", " 403", "unauthorized", "forbidden"), "refused",
-		fixed("check the credentials in its headers or env in the settings file.")},
-	{contains("speaks mcp"), "protocol mismatch",
-		fixed("update the server, or mcptray.")},
-	{func(hub.ServerStatus, string) bool { return true }, "error",
-		fixed("Show details has its recent events; Reconnect tries again now.")},
-}
-
-// failureOf finds how a server in error fails.
-func failureOf(st hub.ServerStatus) failure {
-	err := strings.ToLower(st.Error)
-	for _, f := range failures {
-		if f.match(st, err) {
-			return f
-		}
-	}
-	return failures[len(failures)-1]
+	return d.Problem, "Fix: " + d.Fix
 }
 
 func serverTooltip(st hub.ServerStatus) string {

@@ -201,7 +201,7 @@ func TestMenu(t *testing.T) {
 		t.Errorf("tooltip %q", m.Tooltip)
 	}
 	want := []string{
-		"mcptray: 2 of 3 servers connected", "http://localhost:3000/mcp", "Copy endpoint URL", "---",
+		"mcptray: 2 of 3 servers connected", "http://localhost:3000/mcp", "Copy endpoint URL", "Open dashboard", "Connect a client", "---",
 		"linear: connected (24 tools)", "notion: needs sign-in", "files: disabled", "everything: connected (13 tools)", "---",
 		"Secrets are stored in a file", "Open settings file", "Open log folder", "Start at login", "---", "About mcptray 1.2.3", "Quit",
 	}
@@ -236,6 +236,48 @@ func TestMenu(t *testing.T) {
 	if m.Icon != icons.StateAttention {
 		t.Errorf("icon %s", m.Icon)
 	}
+	if d := find(m.Items, "Open dashboard"); d.Action.kind != actDashboard {
+		t.Errorf("Open dashboard does %+v", d.Action)
+	}
+}
+
+// TestConnectAClientMenu: "Connect a client" lists the clients found,
+// checked when connected; a click connects or disconnects one; a broken
+// config file says so; the others are named on a line.
+func TestConnectAClientMenu(t *testing.T) {
+	s := servers()
+	s.Clients = []hub.ClientStatus{
+		{ID: "claude-desktop", Name: "Claude Desktop", Installed: true, Connected: true, File: "/c/claude_desktop_config.json"},
+		{ID: "cursor", Name: "Cursor", Installed: true, File: "/c/mcp.json"},
+		{ID: "vscode", Name: "VS Code", Installed: true, Other: true},
+		{ID: "zed", Name: "Zed", Installed: true, Problem: "/c/settings.json is not valid JSON"},
+		{ID: "windsurf", Name: "Windsurf"},
+		{ID: "codex", Name: "Codex CLI"},
+	}
+	c := find(buildModel(s).Items, "Connect a client")
+	if c == nil {
+		t.Fatal("no Connect a client")
+	}
+	want := "Claude Desktop|Cursor|VS Code (connected elsewhere)|Zed (config file problem)|---|Not installed here: Windsurf, Codex CLI"
+	if got := strings.Join(labels(c.Children), "|"); got != want {
+		t.Errorf("Connect a client: %q, want %q", got, want)
+	}
+	for label, want := range map[string]action{
+		"Claude Desktop":                {actDisconnectClient, "claude-desktop"},
+		"Cursor":                        {actConnectClient, "cursor"},
+		"VS Code (connected elsewhere)": {actConnectClient, "vscode"},
+	} {
+		it := find(c.Children, label)
+		if it.Action != want || !it.Checkable || it.Checked != (label == "Claude Desktop") {
+			t.Errorf("%s: %+v", label, it)
+		}
+	}
+	if z := find(c.Children, "Zed (config file problem)"); z.Tooltip != "/c/settings.json is not valid JSON" {
+		t.Errorf("Zed's tooltip %q", z.Tooltip)
+	}
+	if got := labels(find(buildModel(servers()).Items, "Connect a client").Children); strings.Join(got, "|") != "No AI client found here" {
+		t.Errorf("with no client: %q", got)
+	}
 }
 
 // TestSettingsRows: the settings file's errors and warnings show as
@@ -247,7 +289,9 @@ func TestSettingsRows(t *testing.T) {
 	s.SettingsErrors = []string{"mcp_settings.json line 3: invalid JSON: invalid character '}' looking for beginning of object key string", long}
 	s.SettingsWarnings = []string{`mcp_settings.json line 2: "servers" is not read: did you mean "mcpServers"?`}
 	m := buildModel(s)
-	errRow := m.Items[4]
+	// The header: the summary, the endpoint, Copy endpoint URL, Open
+	// dashboard, Connect a client, a separator; then the rows.
+	errRow := m.Items[6]
 	if !strings.HasPrefix(errRow.Label, "mcp_settings.json line 3: ") || !strings.HasSuffix(errRow.Label, "(+1 more)") || utf8.RuneCountInString(errRow.Label) > labelWidth {
 		t.Errorf("error row %q", errRow.Label)
 	}
@@ -260,7 +304,7 @@ func TestSettingsRows(t *testing.T) {
 	if o := find(errRow.Children, "Open settings file"); o == nil || o.Action.kind != actOpenSettings {
 		t.Error("the error row has no Open settings file")
 	}
-	warnRow := m.Items[5]
+	warnRow := m.Items[7]
 	if warnRow.Label != short(s.SettingsWarnings[0], labelWidth) || !strings.HasPrefix(warnRow.Label, `mcp_settings.json line 2: "servers"`) {
 		t.Errorf("warning row %q", warnRow.Label)
 	}

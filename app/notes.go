@@ -194,6 +194,12 @@ func actionNote(a action, err error, endpoint string) note {
 		n.Title = "Signing out of " + a.server + " failed"
 	case actDetails:
 		n.Title = "Showing the details of " + a.server + " failed"
+	case actDashboard:
+		n.Title = "Opening the dashboard failed"
+	case actConnectClient:
+		n.Server, n.Title = "", "Connecting "+clientName(a.server)+" failed"
+	case actDisconnectClient:
+		n.Server, n.Title = "", "Disconnecting "+clientName(a.server)+" failed"
 	case actOpenSettings:
 		n.Title = "Opening the settings file failed"
 	case actOpenLogs:
@@ -204,6 +210,23 @@ func actionNote(a action, err error, endpoint string) note {
 		n.Title = "mcptray"
 	}
 	return n
+}
+
+// clientNote says what connecting or disconnecting a client did.
+func clientNote(a action, msg string) note {
+	title := "Connected " + clientName(a.server)
+	if a.kind == actDisconnectClient {
+		title = "Disconnected " + clientName(a.server)
+	}
+	return note{Title: title, Body: short(msg, 300), key: msg}
+}
+
+// clientName is the name of a client, by its id.
+func clientName(id string) string {
+	if c := lookupClient(id); c != nil {
+		return c.Name
+	}
+	return id
 }
 
 // noteFilter lets through one notification per server per change: the

@@ -52,18 +52,28 @@ func newAPIClient(o options) (*apiClient, error) {
 	}
 	c := &apiClient{base: "http://" + net.JoinHostPort(host, port), http: &http.Client{Timeout: 30 * time.Second}}
 	if pathErr == nil {
-		if data, err := readFileIfExists(path); err == nil && data != nil {
-			if st, err := settings.Parse(path, data); err == nil {
-				for _, k := range st.ActiveBearerKeys() {
-					if k.AccessType == "" || k.AccessType == "all" {
-						c.token = k.Token
-						break
-					}
-				}
-			}
-		}
+		c.token = bearerKeyOf(path)
 	}
 	return c, nil
+}
+
+// bearerKeyOf is a bearer key of the settings file at path with access to
+// everything, or "" when it has none.
+func bearerKeyOf(path string) string {
+	data, err := readFileIfExists(path)
+	if err != nil || data == nil {
+		return ""
+	}
+	st, err := settings.Parse(path, data)
+	if err != nil {
+		return ""
+	}
+	for _, k := range st.ActiveBearerKeys() {
+		if k.AccessType == "" || k.AccessType == "all" {
+			return k.Token
+		}
+	}
+	return ""
 }
 
 // isMcptray reports whether an mcptray answers at addr.

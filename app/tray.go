@@ -137,6 +137,7 @@ func (t *tray) snapshot() snapshot {
 		StartAtLogin:     startAtLogin(),
 		Version:          version,
 		Browser:          t.in.browser,
+		Clients:          t.in.clients.List(),
 	}
 }
 
@@ -267,8 +268,23 @@ func (t *tray) do(ctx context.Context, a action) error {
 		ctx, cancel := context.WithTimeout(ctx, time.Minute)
 		defer cancel()
 		return t.in.auth.SignOut(ctx, a.server)
+	case actDashboard:
+		return browser.OpenURL(h.DashboardURL("/"))
 	case actDetails:
-		return browser.OpenURL(h.BaseURL() + "/api/servers/" + url.PathEscape(a.server) + "?format=text")
+		return browser.OpenURL(h.DashboardURL("/servers/" + url.PathEscape(a.server)))
+	case actConnectClient, actDisconnectClient:
+		var msg string
+		var err error
+		if a.kind == actConnectClient {
+			msg, err = t.in.clients.Connect(a.server)
+		} else {
+			msg, err = t.in.clients.Disconnect(a.server)
+		}
+		if err != nil {
+			return err
+		}
+		t.notify(clientNote(a, msg))
+		return nil
 	case actOpenSettings:
 		return openPath(h.SettingsPath())
 	case actOpenLogs:

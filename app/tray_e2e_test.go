@@ -354,7 +354,7 @@ func TestTrayOverDBus(t *testing.T) {
 
 // TestSecondLaunchBringsTheFirstForward: a second launch from the desktop,
 // even with another --listen, starts no second instance on the same
-// settings file: it opens the running one's overview in the browser, a
+// settings file: it opens the running one's dashboard in the browser, a
 // notification says so, and it exits.
 func TestSecondLaunchBringsTheFirstForward(t *testing.T) {
 	d := newDesktop(t, true)
@@ -377,24 +377,24 @@ func TestSecondLaunchBringsTheFirstForward(t *testing.T) {
 		t.Errorf("the second launch exited %d", code)
 	}
 	_, port, _ := net.SplitHostPort(addr)
-	overview := "http://localhost:" + port + "/api/servers?format=text"
-	if got := second.openedURLs(); strings.TrimSpace(got) != overview {
-		t.Errorf("the second launch opened %q, want %q", got, overview)
+	dashboard := "http://localhost:" + port + "/"
+	if got := second.openedURLs(); strings.TrimSpace(got) != dashboard {
+		t.Errorf("the second launch opened %q, want %q", got, dashboard)
 	}
 	waitFor(t, 10*time.Second, func() bool {
 		return strings.Contains(d.notes.all(), "mcptray is already running: It runs on "+settingsFile+" (pid ")
 	})
-	if !strings.Contains(d.notes.all(), "Its overview opened in your browser; its menu is in the tray.") {
+	if !strings.Contains(d.notes.all(), "Its dashboard opened in your browser; its menu is in the tray.") {
 		t.Errorf("notifications: %s", d.notes.all())
 	}
-	resp, err := http.Get("http://" + addr + "/api/servers?format=text")
+	resp, err := http.Get(dashboard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	page, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if !strings.Contains(string(page), "mcptray is running.") || !strings.Contains(string(page), "tools") {
-		t.Errorf("the overview:\n%s", page)
+	if !strings.Contains(string(page), `data-server="tools"`) || !strings.Contains(string(page), "Add a server") {
+		t.Errorf("the dashboard:\n%s", page)
 	}
 	if first.cmd.ProcessState != nil {
 		t.Error("the first instance stopped")

@@ -60,6 +60,18 @@ func (h *Hub) apiRoutes(mux *http.ServeMux) {
 		mux.Handle("POST /api/servers/{name}/signout", h.auth)
 	}
 	mux.HandleFunc("GET /api/health", h.health)
+	// A one-time link into the dashboard, for the commands of a user who
+	// has a bearer key (`mcptray dashboard`, a second launch).
+	mux.HandleFunc("POST /api/dashboard/link", func(w http.ResponseWriter, r *http.Request) {
+		if fromPage(w, r) {
+			return
+		}
+		path := r.URL.Query().Get("path")
+		if !strings.HasPrefix(path, "/") || strings.HasPrefix(path, "//") {
+			path = "/"
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"url": h.DashboardURL(path)})
+	})
 	mux.HandleFunc("GET /api/servers", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Query().Get("format") == "text" {
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -26,6 +26,12 @@ type Auth interface {
 	Summary(server string) *oauthflow.Summary
 	Trace(server string) []oauthflow.Step
 	Changes() <-chan struct{}
+	// Authorize starts a sign-in (or finds the one waiting) and returns
+	// the page the user signs in on; with interactive, the browser opens
+	// on it too. SignOut revokes and deletes the server's tokens. The
+	// dashboard's Authorize and Sign out use them.
+	Authorize(ctx context.Context, server string, interactive bool) (string, error)
+	SignOut(ctx context.Context, server string) error
 	http.Handler
 }
 

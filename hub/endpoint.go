@@ -132,7 +132,8 @@ func (h *Hub) BaseURL() string {
 func (h *Hub) Endpoint() string { return h.BaseURL() + "/mcp" }
 
 // Handler returns the hub's HTTP handler: the MCP endpoints and the control
-// API, behind the checks of protect.
+// API, behind the checks of protect, and the dashboard, behind admit's and
+// its sessions' (dashboard.go).
 func (h *Hub) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/mcp", h.serveStreamable)
@@ -145,7 +146,14 @@ func (h *Hub) Handler() http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint; MCP clients connect to "+h.Endpoint())
 	})
-	return h.protect(mux)
+	api, pages := h.protect(mux), h.pageRoutes()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if isPagePath(r.URL.Path) {
+			pages.ServeHTTP(w, r)
+			return
+		}
+		api.ServeHTTP(w, r)
+	})
 }
 
 // viewFor returns the view a request's {name} addresses, or nil.
@@ -166,34 +174,13 @@ func (h *Hub) notFound(w http.ResponseWriter, r *http.Request) {
 	writeError(w, http.StatusNotFound, "the global route is turned off (systemConfig.routing.enableGlobalRoute); use /mcp/{server or group}")
 }
 
-// protect guards every route: DNS-rebinding protection as the MCP
-// streamable HTTP transport requires (a Host that is not a loopback name or
-// the base URL's host, or a foreign Origin, gets 403), CORS for loopback
-// origins such as the MCP Inspector's, and bearer keys when configured.
+// protect guards every route: admit's checks (DNS rebinding, origins,
+// CORS), then bearer keys when configured.
 func (h *Hub) protect(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		st := h.store.Current()
-		if !h.hostAllowed(r.Host, st) {
-			writeError(w, http.StatusForbidden, fmt.Sprintf("Host %q is not allowed: mcptray answers only to localhost (DNS rebinding protection)", r.Host))
+		if !h.admit(w, r, st) {
 			return
-		}
-		origin := r.Header.Get("Origin")
-		if origin != "" {
-			if !h.originAllowed(origin, st) {
-				writeError(w, http.StatusForbidden, fmt.Sprintf("Origin %q is not allowed: only pages served from localhost may use mcptray", origin))
-				return
-			}
-			hdr := w.Header()
-			hdr.Set("Access-Control-Allow-Origin", origin)
-			hdr.Add("Vary", "Origin")
-			hdr.Set("Access-Control-Expose-Headers", "Mcp-Session-Id, Mcp-Protocol-Version, WWW-Authenticate")
-			if r.Method == http.MethodOptions {
-				hdr.Set("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS")
-				hdr.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Accept, Mcp-Session-Id, Mcp-Protocol-Version, Last-Event-Id")
-				hdr.Set("Access-Control-Max-Age", "600")
-				w.WriteHeader(http.StatusNoContent)
-				return
-			}
 		}
 		if !h.bearerAllowed(r, st) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="mcptray"`)
@@ -219,6 +206,106 @@ func (h *Hub) setBodyDeadline(w http.ResponseWriter) {
 	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(h.bodyTimeout)) // unsupported by a test's recorder
 }
 
+// admit makes the checks every request passes first, and answers the
+// request itself (a refusal, a CORS preflight) when it goes no further:
+//
+//   - Host must be a loopback name or the base URL's host (DNS rebinding
+//     protection, as the MCP streamable HTTP transport requires:
+//     basic/transports "Security Warning").
+//   - On the MCP endpoints, a page of a loopback origin (any port: the
+//     MCP Inspector's web UI is http://localhost:6274) or of the base URL's
+//     origin may connect, with CORS; other origins are refused.
+//   - Everything else (the control API, the dashboard, the OAuth callback)
+//     answers only mcptray's own pages: an Origin must be the request's own
+//     (scheme, host and port exactly: a page served by another program on
+//     another port of this machine is another origin, RFC 6454 §5) or the
+//     base URL's, and gets no CORS headers, so that no other page can
+//     change anything (browsers send Origin with every POST and DELETE,
+//     no-cors ones included: Fetch, "origin header") nor read an answer.
+//     A state-changing request without Origin that a browser marks as
+//     cross-site or same-site (Sec-Fetch-Site) is refused too.
+func (h *Hub) admit(w http.ResponseWriter, r *http.Request, st *settings.Settings) bool {
+	if !h.hostAllowed(r.Host, st) {
+		writeError(w, http.StatusForbidden, fmt.Sprintf("Host %q is not allowed: mcptray answers only to localhost (DNS rebinding protection)", r.Host))
+		return false
+	}
+	origin := r.Header.Get("Origin")
+	if !isMCPPath(r.URL.Path) {
+		switch {
+		case origin != "" && !ownOrigin(origin, r, st):
+			writeError(w, http.StatusForbidden, fmt.Sprintf("Origin %q is not allowed: only mcptray's own pages may use its control API and dashboard", origin))
+			return false
+		case origin == "" && changesState(r.Method) && crossSite(r.Header.Get("Sec-Fetch-Site")):
+			writeError(w, http.StatusForbidden, "a request from another site is not allowed: only mcptray's own pages may use its control API and dashboard")
+			return false
+		}
+		return true
+	}
+	if origin == "" {
+		return true
+	}
+	if !h.originAllowed(origin, st) {
+		writeError(w, http.StatusForbidden, fmt.Sprintf("Origin %q is not allowed: only pages served from localhost may use mcptray", origin))
+		return false
+	}
+	hdr := w.Header()
+	hdr.Set("Access-Control-Allow-Origin", origin)
+	hdr.Add("Vary", "Origin")
+	hdr.Set("Access-Control-Expose-Headers", "Mcp-Session-Id, Mcp-Protocol-Version, WWW-Authenticate")
+	if r.Method == http.MethodOptions {
+		hdr.Set("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS")
+		hdr.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Accept, Mcp-Session-Id, Mcp-Protocol-Version, Last-Event-Id, Mcp-Method, Mcp-Name")
+		hdr.Set("Access-Control-Max-Age", "600")
+		w.WriteHeader(http.StatusNoContent)
+		return false
+	}
+	return true
+}
+
+// isMCPPath reports whether p is one of the MCP endpoints: /mcp, /sse,
+// /messages and the routes of one server or group under them.
+func isMCPPath(p string) bool {
+	for _, root := range []string{"/mcp", "/sse", "/messages"} {
+		if p == root || strings.HasPrefix(p, root+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// ownOrigin reports whether origin is the request's own (the origin of
+// the URL it was sent to: scheme, host and port) or the base URL's.
+func ownOrigin(origin string, r *http.Request, st *settings.Settings) bool {
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" || u.Path != "" {
+		return false // "null" among others
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	if strings.EqualFold(u.Scheme, scheme) && strings.EqualFold(u.Host, r.Host) {
+		return true
+	}
+	b, err := url.Parse(st.BaseURL())
+	return err == nil && b.Host != "" && strings.EqualFold(b.Scheme, u.Scheme) && strings.EqualFold(b.Host, u.Host)
+}
+
+// changesState reports whether a request of this method may change
+// something (RFC 9110 §9.2.1: all but the safe methods).
+func changesState(method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return false
+	}
+	return true
+}
+
+// crossSite reports whether a Sec-Fetch-Site value says a request came
+// from a page of another origin (Fetch Metadata Request Headers, §2.1:
+// "same-site" is another port or subdomain of the same site).
+func crossSite(v string) bool { return v == "cross-site" || v == "same-site" }
+
 func (h *Hub) hostAllowed(hostport string, st *settings.Settings) bool {
 	host := hostOnly(hostport)
 	if isLoopbackHost(host) {
@@ -233,6 +320,8 @@ func (h *Hub) hostAllowed(hostport string, st *settings.Settings) bool {
 	return lhost != "" && lhost != "0.0.0.0" && lhost != "::" && strings.EqualFold(lhost, host)
 }
 
+// originAllowed is the rule of the MCP endpoints: a loopback origin on any
+// port, or the base URL's origin exactly.
 func (h *Hub) originAllowed(origin string, st *settings.Settings) bool {
 	u, err := url.Parse(origin)
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {

@@ -61,6 +61,9 @@ type Config struct {
 	Auth Auth
 	// Secrets tells where secrets are kept, for the control API.
 	Secrets SecretStore
+	// Clients are the AI clients the dashboard's Clients page connects;
+	// without them, the page has none.
+	Clients Clients
 }
 
 // Hub is the local MCP hub.
@@ -75,6 +78,8 @@ type Hub struct {
 	lookupEnv   func(string) (string, bool)
 	auth        Auth
 	secrets     SecretStore
+	clients     Clients
+	pages       *pageSessions // the dashboard's sessions
 
 	// mu guards upstreams, order, views, events, configured, listeners and
 	// waiters: the hub's shape. It is never held across I/O.
@@ -166,6 +171,8 @@ func New(cfg Config) (*Hub, error) {
 		httpTransport: newHTTPTransport(),
 		auth:          cfg.Auth,
 		secrets:       cfg.Secrets,
+		clients:       cfg.Clients,
+		pages:         newPageSessions(),
 	}
 	sep := settings.DefaultSeparator
 	h.sep.Store(&sep)

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -68,17 +69,15 @@ var matrixOrigins = []struct{ name, value string }{
 }
 
 // matrixRoute is a request of the matrix and what its handler answers once
-// protect lets it through: the status, and a piece of the body that only
+// admit lets it through: the status, and a piece of the body that only
 // that handler writes (so a 404 of the catch-all cannot pass for it).
 type matrixRoute struct {
 	method, path, body string
 	status             int
 	says               string
-	// anyOrigin: the answer carries Access-Control-Allow-Origin: * instead
-	// of the request's origin. mcp-go's SSE handler sets it on the stream
-	// (sse.go, handleSSE, unless WithSSECORS is used); only origins protect
-	// allowed get that far.
-	anyOrigin bool
+	// mcp: an MCP endpoint, which answers pages of loopback origins with
+	// CORS; the other routes answer only the hub's own pages, without.
+	mcp bool
 }
 
 const initializeBody = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"matrix","version":"1"}}}`
@@ -86,14 +85,17 @@ const initializeBody = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{
 // The servers of the matrix: t runs, off is disabled. The actions are
 // chosen to change nothing when let through (enable what is enabled,
 // disable what is disabled, reconnect the disabled one, sign in and out of
-// a stdio server), so that every cell sees the same hub.
+// a stdio server, add a server by a name in use, remove one that is not
+// there), so that every cell sees the same hub.
 var matrixRoutes = map[string]matrixRoute{
-	"POST /mcp":                          {"POST", "/mcp", initializeBody, 200, `"protocolVersion"`, false},
-	"POST /mcp/{name}":                   {"POST", "/mcp/t", initializeBody, 200, `"protocolVersion"`, false},
-	"GET /sse":                           {"GET", "/sse", "", 200, "event: endpoint", false},
-	"GET /sse/{name}":                    {"GET", "/sse/t", "", 200, "event: endpoint", false},
-	"POST /messages":                     {"POST", "/messages", `{"jsonrpc":"2.0","id":1,"method":"ping"}`, 400, "sessionId", false},
-	"POST /sse/{name}/messages":          {"POST", "/sse/t/messages", `{"jsonrpc":"2.0","id":1,"method":"ping"}`, 400, "sessionId", false},
+	"POST /mcp":                          {"POST", "/mcp", initializeBody, 200, `"protocolVersion"`, true},
+	"POST /mcp/{name}":                   {"POST", "/mcp/t", initializeBody, 200, `"protocolVersion"`, true},
+	"GET /sse":                           {"GET", "/sse", "", 200, "event: endpoint", true},
+	"GET /sse/{name}":                    {"GET", "/sse/t", "", 200, "event: endpoint", true},
+	"POST /messages":                     {"POST", "/messages", `{"jsonrpc":"2.0","id":1,"method":"ping"}`, 400, "sessionId", true},
+	"POST /sse/{name}/messages":          {"POST", "/sse/t/messages", `{"jsonrpc":"2.0","id":1,"method":"ping"}`, 400, "sessionId", true},
+	"POST /api/servers":                  {"POST", "/api/servers", `{"name":"t","server":{"command":"x"}}`, 409, "configured already", false},
+	"DELETE /api/servers/{name}":         {"DELETE", "/api/servers/nosuch", "", 404, "no such server", false},
 	"POST /api/servers/{name}/reconnect": {"POST", "/api/servers/off/reconnect", "", 409, "is disabled", false},
 	"POST /api/servers/{name}/enable":    {"POST", "/api/servers/t/enable", "", 200, `"state"`, false},
 	"POST /api/servers/{name}/disable":   {"POST", "/api/servers/off/disable", "", 200, `"disabled"`, false},
@@ -103,41 +105,166 @@ var matrixRoutes = map[string]matrixRoute{
 	"GET /api/servers/{name}":            {"GET", "/api/servers/t", "", 200, `"events"`, false},
 	"GET /api/health":                    {"GET", "/api/health", "", 200, `"mcptray"`, false},
 	"GET /oauth/callback":                {"GET", "/oauth/callback?state=forged~t&code=x", "", 400, "Sign-in failed", false},
+	"GET /":                              {"GET", "/", "", 200, `id="live"`, false},
+	"GET /servers/{name}":                {"GET", "/servers/t", "", 200, `id="state"`, false},
+	"GET /clients":                       {"GET", "/clients", "", 200, "AI clients", false},
+	"GET /ui/events":                     {"GET", "/ui/events", "", 200, "retry: 2000", false},
+	"POST /ui/servers/{name}/{action}":   {"POST", "/ui/servers/t/disable", "csrf=forged", 403, "form's token is missing or stale", false},
+	"POST /ui/servers":                   {"POST", "/ui/servers", "csrf=forged&name=x&command=touch", 403, "form's token is missing or stale", false},
 }
 
-// protectionMatrix is what the hub answers for each route, Host and Origin:
-// "ok" for the route's own answer, "403" for a refusal. ours holds one
-// verdict per matrixOrigins column for a Host that names the hub, foreign
-// for one that does not. Each cell is one entry here, to change when the
-// rules change (state-changing requests are to require the hub's own
-// origin: scheme, host and port).
+// protectionMatrix is what the hub answers for each route, Host and Origin.
+// Each route has one line per Host of matrixHosts, in its order, and each
+// line one verdict per Origin of matrixOrigins: "ok" for the route's own
+// answer, "403" for a refusal of admit, "page" for the route's own refusal
+// of a request a web page sent (it adds no command to run). Each cell is
+// one entry here, to change when the rules change.
 //
-// Today any loopback origin is allowed, whatever its port, so that the MCP
-// Inspector (http://localhost:6274) can connect; so is the base URL's
-// origin, exactly.
+// The MCP endpoints answer pages of any loopback origin, whatever its port,
+// so that the MCP Inspector (http://localhost:6274) can connect, and the
+// base URL's origin exactly. Every other route answers only the hub's own
+// pages: the request's own origin (so http://127.0.0.1:PORT with Host
+// 127.0.0.1:PORT, not with Host localhost:PORT) and the base URL's.
 var protectionMatrix = []struct {
-	ours, foreign string
-	route         string
+	route string
+	hosts [8]string
 }{
 	// none base 127  lh   lo:* b:*  b-s  evil null
-	{"ok   ok   ok   ok   ok   403  403  403  403", all403, "POST /mcp"},
-	{"ok   ok   ok   ok   ok   403  403  403  403", all403, "POST /mcp/{name}"},
-	{"ok   ok   ok   ok   ok   403  403  403  403", all403, "GET /sse"},
-	{"ok   ok   ok   ok   ok   403  403  403  403", all403, "GET /sse/{name}"},
-	{"ok   ok   ok   ok   ok   403  403  403  403", all403, "POST /messages"},
-	{"ok   ok   ok   ok   ok   403  403  403  403", all403, "POST /sse/{name}/messages"},
-	{"ok   ok   ok   ok   ok   403  403  403  403", all403, "POST /api/servers/{name}/reconnect"},
-	{"ok   ok   ok   ok   ok   403  403  403  403", all403, "POST /api/servers/{name}/enable"},
-	{"ok   ok   ok   ok   ok   403  403  403  403", all403, "POST /api/servers/{name}/disable"},
-	{"ok   ok   ok   ok   ok   403  403  403  403", all403, "POST /api/servers/{name}/authorize"},
-	{"ok   ok   ok   ok   ok   403  403  403  403", all403, "POST /api/servers/{name}/signout"},
-	{"ok   ok   ok   ok   ok   403  403  403  403", all403, "GET /api/servers"},
-	{"ok   ok   ok   ok   ok   403  403  403  403", all403, "GET /api/servers/{name}"},
-	{"ok   ok   ok   ok   ok   403  403  403  403", all403, "GET /api/health"},
-	{"ok   ok   ok   ok   ok   403  403  403  403", all403, "GET /oauth/callback"},
+	{"POST /mcp", [8]string{mcpOurs, mcpOurs, mcpOurs, mcpOurs, mcpOurs, all403, all403, all403}},
+	{"POST /mcp/{name}", [8]string{mcpOurs, mcpOurs, mcpOurs, mcpOurs, mcpOurs, all403, all403, all403}},
+	{"GET /sse", [8]string{mcpOurs, mcpOurs, mcpOurs, mcpOurs, mcpOurs, all403, all403, all403}},
+	{"GET /sse/{name}", [8]string{mcpOurs, mcpOurs, mcpOurs, mcpOurs, mcpOurs, all403, all403, all403}},
+	{"POST /messages", [8]string{mcpOurs, mcpOurs, mcpOurs, mcpOurs, mcpOurs, all403, all403, all403}},
+	{"POST /sse/{name}/messages", [8]string{mcpOurs, mcpOurs, mcpOurs, mcpOurs, mcpOurs, all403, all403, all403}},
+	{"POST /api/servers", [8]string{
+		"ok   page page 403  403  403  403  403  403", // Host 127.0.0.1
+		"ok   page 403  page 403  403  403  403  403", // Host localhost
+		"ok   page 403  403  403  403  403  403  403", // Host [::1]
+		"ok   page 403  403  403  403  403  403  403", // Host 127.0.0.2
+		"ok   page 403  403  403  403  403  403  403", // Host mcptray.test, the base URL's
+		all403, all403, all403}},
+	{"DELETE /api/servers/{name}", [8]string{
+		"ok   page page 403  403  403  403  403  403",
+		"ok   page 403  page 403  403  403  403  403",
+		"ok   page 403  403  403  403  403  403  403",
+		"ok   page 403  403  403  403  403  403  403",
+		"ok   page 403  403  403  403  403  403  403",
+		all403, all403, all403}},
+	{"POST /api/servers/{name}/reconnect", [8]string{
+		"ok   ok   ok   403  403  403  403  403  403",
+		"ok   ok   403  ok   403  403  403  403  403",
+		"ok   ok   403  403  403  403  403  403  403",
+		"ok   ok   403  403  403  403  403  403  403",
+		"ok   ok   403  403  403  403  403  403  403",
+		all403, all403, all403}},
+	{"POST /api/servers/{name}/enable", [8]string{
+		"ok   ok   ok   403  403  403  403  403  403",
+		"ok   ok   403  ok   403  403  403  403  403",
+		"ok   ok   403  403  403  403  403  403  403",
+		"ok   ok   403  403  403  403  403  403  403",
+		"ok   ok   403  403  403  403  403  403  403",
+		all403, all403, all403}},
+	{"POST /api/servers/{name}/disable", [8]string{
+		"ok   ok   ok   403  403  403  403  403  403",
+		"ok   ok   403  ok   403  403  403  403  403",
+		"ok   ok   403  403  403  403  403  403  403",
+		"ok   ok   403  403  403  403  403  403  403",
+		"ok   ok   403  403  403  403  403  403  403",
+		all403, all403, all403}},
+	{"POST /api/servers/{name}/authorize", [8]string{
+		"ok   ok   ok   403  403  403  403  403  403",
+		"ok   ok   403  ok   403  403  403  403  403",
+		"ok   ok   403  403  403  403  403  403  403",
+		"ok   ok   403  403  403  403  403  403  403",
+		"ok   ok   403  403  403  403  403  403  403",
+		all403, all403, all403}},
+	{"POST /api/servers/{name}/signout", [8]string{
+		"ok   ok   ok   403  403  403  403  403  403",
+		"ok   ok   403  ok   403  403  403  403  403",
+		"ok   ok   403  403  403  403  403  403  403",
+		"ok   ok   403  403  403  403  403  403  403",
+		"ok   ok   403  403  403  403  403  403  403",
+		all403, all403, all403}},
+	{"GET /api/servers", [8]string{
+		"ok   ok   ok   403  403  403  403  403  403",
+		"ok   ok   403  ok   403  403  403  403  403",
+		"ok   ok   403  403  403  403  403  403  403",
+		"ok   ok   403  403  403  403  403  403  403",
+		"ok   ok   403  403  403  403  403  403  403",
+		all403, all403, all403}},
+	{"GET /api/servers/{name}", [8]string{
+		"ok   ok   ok   403  403  403  403  403  403",
+		"ok   ok   403  ok   403  403  403  403  403",
+		"ok   ok   403  403  403  403  403  403  403",
+		"ok   ok   403  403  403  403  403  403  403",
+		"ok   ok   403  403  403  403  403  403  403",
+		all403, all403, all403}},
+	{"GET /api/health", [8]string{
+		"ok   ok   ok   403  403  403  403  403  403",
+		"ok   ok   403  ok   403  403  403  403  403",
+		"ok   ok   403  403  403  403  403  403  403",
+		"ok   ok   403  403  403  403  403  403  403",
+		"ok   ok   403  403  403  403  403  403  403",
+		all403, all403, all403}},
+	{"GET /oauth/callback", [8]string{
+		"ok   ok   ok   403  403  403  403  403  403",
+		"ok   ok   403  ok   403  403  403  403  403",
+		"ok   ok   403  403  403  403  403  403  403",
+		"ok   ok   403  403  403  403  403  403  403",
+		"ok   ok   403  403  403  403  403  403  403",
+		all403, all403, all403}},
+	// The dashboard: its pages, its live updates and its forms (without a
+	// session's token here, which the route refuses: a form changes
+	// nothing without one).
+	{"GET /", [8]string{
+		"ok   ok   ok   403  403  403  403  403  403",
+		"ok   ok   403  ok   403  403  403  403  403",
+		"ok   ok   403  403  403  403  403  403  403",
+		"ok   ok   403  403  403  403  403  403  403",
+		"ok   ok   403  403  403  403  403  403  403",
+		all403, all403, all403}},
+	{"GET /servers/{name}", [8]string{
+		"ok   ok   ok   403  403  403  403  403  403",
+		"ok   ok   403  ok   403  403  403  403  403",
+		"ok   ok   403  403  403  403  403  403  403",
+		"ok   ok   403  403  403  403  403  403  403",
+		"ok   ok   403  403  403  403  403  403  403",
+		all403, all403, all403}},
+	{"GET /clients", [8]string{
+		"ok   ok   ok   403  403  403  403  403  403",
+		"ok   ok   403  ok   403  403  403  403  403",
+		"ok   ok   403  403  403  403  403  403  403",
+		"ok   ok   403  403  403  403  403  403  403",
+		"ok   ok   403  403  403  403  403  403  403",
+		all403, all403, all403}},
+	{"GET /ui/events", [8]string{
+		"ok   ok   ok   403  403  403  403  403  403",
+		"ok   ok   403  ok   403  403  403  403  403",
+		"ok   ok   403  403  403  403  403  403  403",
+		"ok   ok   403  403  403  403  403  403  403",
+		"ok   ok   403  403  403  403  403  403  403",
+		all403, all403, all403}},
+	{"POST /ui/servers/{name}/{action}", [8]string{
+		"ok   ok   ok   403  403  403  403  403  403",
+		"ok   ok   403  ok   403  403  403  403  403",
+		"ok   ok   403  403  403  403  403  403  403",
+		"ok   ok   403  403  403  403  403  403  403",
+		"ok   ok   403  403  403  403  403  403  403",
+		all403, all403, all403}},
+	{"POST /ui/servers", [8]string{
+		"ok   ok   ok   403  403  403  403  403  403",
+		"ok   ok   403  ok   403  403  403  403  403",
+		"ok   ok   403  403  403  403  403  403  403",
+		"ok   ok   403  403  403  403  403  403  403",
+		"ok   ok   403  403  403  403  403  403  403",
+		all403, all403, all403}},
 }
 
-// all403 is the row of a Host that does not name the hub: DNS rebinding
+// mcpOurs is the line of an MCP endpoint for a Host that names the hub:
+// every loopback origin and the base URL's origin get in.
+const mcpOurs = "ok   ok   ok   ok   ok   403  403  403  403"
+
+// all403 is the line of a Host that does not name the hub: DNS rebinding
 // protection refuses it on every route, whatever the Origin.
 const all403 = "403  403  403  403  403  403  403  403  403"
 
@@ -163,13 +290,13 @@ func TestHostOriginMatrix(t *testing.T) {
 		if !ok {
 			t.Fatalf("no route %q", row.route)
 		}
-		for _, host := range matrixHosts {
-			verdicts := strings.Fields(row.foreign)
-			if host.ours {
-				verdicts = strings.Fields(row.ours)
-			}
+		for hi, host := range matrixHosts {
+			verdicts := strings.Fields(row.hosts[hi])
 			if len(verdicts) != len(matrixOrigins) {
 				t.Fatalf("%s: %d verdicts for %d origins", row.route, len(verdicts), len(matrixOrigins))
+			}
+			if !host.ours && slices.ContainsFunc(verdicts, func(v string) bool { return v != "403" }) {
+				t.Fatalf("%s: Host %s does not name the hub, yet its line is %q", row.route, host.name, row.hosts[hi])
 			}
 			for i, origin := range matrixOrigins {
 				cells++
@@ -183,10 +310,14 @@ func TestHostOriginMatrix(t *testing.T) {
 						t.Errorf("%s: %d %.200q, want the route's %d with %q", cell, code, body, rt.status, rt.says)
 					}
 					switch {
-					case rt.anyOrigin && originHdr != "" && acao != "*":
-						t.Errorf("%s: Access-Control-Allow-Origin %q, want mcp-go's *", cell, acao)
-					case !rt.anyOrigin && acao != originHdr:
+					case rt.mcp && acao != originHdr:
 						t.Errorf("%s: Access-Control-Allow-Origin %q, want %q", cell, acao, originHdr)
+					case !rt.mcp && acao != "":
+						t.Errorf("%s: Access-Control-Allow-Origin %q, want none: only the hub's own pages use this route", cell, acao)
+					}
+				case "page":
+					if code != http.StatusForbidden || !strings.Contains(body, "not from a web page") {
+						t.Errorf("%s: %d %.200q, want the route's 403 for a web page", cell, code, body)
 					}
 				case "403":
 					if code != http.StatusForbidden || !strings.Contains(body, "not allowed") {
@@ -202,6 +333,22 @@ func TestHostOriginMatrix(t *testing.T) {
 		}
 	}
 	t.Logf("%d cells", cells)
+
+	// A state-changing request without Origin that the browser marks as
+	// coming from another site (Sec-Fetch-Site) is refused too; one of the
+	// same origin, or one the user made (none), is not.
+	for site, want := range map[string]int{"cross-site": 403, "same-site": 403, "same-origin": 200, "none": 200} {
+		req, _ := http.NewRequest("POST", h.base+"/api/servers/off/disable", nil)
+		req.Header.Set("Sec-Fetch-Site", site)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("Sec-Fetch-Site %s: %d, want %d", site, resp.StatusCode, want)
+		}
+	}
 
 	// Nothing a refused request asked for happened, and the let-through
 	// actions changed nothing either.
@@ -232,7 +379,10 @@ func (h *harness) matrixRequest(rt matrixRoute, host, origin string) (int, strin
 	if origin != "" {
 		req.Header.Set("Origin", origin)
 	}
-	if rt.body != "" {
+	switch {
+	case strings.HasPrefix(rt.path, "/ui/"):
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	case rt.body != "":
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Accept", "application/json, text/event-stream")

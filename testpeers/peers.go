@@ -23,6 +23,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mcptray/mcptray/testpeers/gobuild"
 )
 
 // The protocol versions the test clients can be asked to speak.
@@ -296,7 +298,9 @@ func buildGoSDK() (string, string, error) {
 		h.Write(data)
 	}
 	fmt.Fprintf(h, "%s %s/%s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH)
-	cache, err := os.UserCacheDir()
+	// The cache folder as the process started: a test that gave itself a
+	// private HOME (keychaintest) still finds the binaries built before.
+	cache, err := gobuild.CacheDir()
 	if err != nil {
 		cache = os.TempDir()
 	}
@@ -319,7 +323,7 @@ func buildGoSDK() (string, string, error) {
 	for _, name := range []string{"server", "client"} {
 		cmd := exec.Command("go", "build", "-o", filepath.Join(tmp, name), "./"+name)
 		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "GOFLAGS=-mod=readonly", "CGO_ENABLED=0")
+		cmd.Env = append(gobuild.GoEnv(), "CGO_ENABLED=0")
 		if msg, err := cmd.CombinedOutput(); err != nil {
 			return "", "", fmt.Errorf("go build ./%s: %w\n%s", name, err, msg)
 		}

@@ -37,6 +37,9 @@ type Options struct {
 	// where it can swap files, of what the swap displaced; on false the
 	// write is undone and Write returns ErrChanged.
 	Unchanged func(current []byte, exists bool) bool
+	// Mode is the new file's mode; 0600 when 0. A file that is not
+	// mcptray's own (an AI client's config) keeps the mode it had.
+	Mode fs.FileMode
 }
 
 // TestHookBeforeReplace and TestHookAfterSwap, when set, run just before
@@ -52,7 +55,8 @@ const maxSwapBacks = 16
 // the file they replace, so that CleanTemp finds those a crash left.
 func tempPrefix(path string) string { return "." + filepath.Base(path) + ".tmp-" }
 
-// Write replaces path with data atomically, with mode 0600.
+// Write replaces path with data atomically, with mode 0600 (or
+// opts.Mode).
 func Write(path string, data []byte, opts Options) (err error) {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, tempPrefix(path)+"*")
@@ -71,7 +75,11 @@ func Write(path string, data []byte, opts Options) (err error) {
 	}
 	// Windows has no Unix modes: Chmod there only sets the read-only bit,
 	// and the file is private to the user by its folder's ACL.
-	if err = f.Chmod(0o600); err != nil && runtime.GOOS != "windows" {
+	mode := opts.Mode
+	if mode == 0 {
+		mode = 0o600
+	}
+	if err = f.Chmod(mode); err != nil && runtime.GOOS != "windows" {
 		f.Close()
 		return err
 	}

@@ -68,6 +68,15 @@ func goEnv() []string {
 	return append(env, "GOWORK=off", "GOFLAGS=-mod=readonly")
 }
 
+// GoEnv is the environment for a go command that builds a test peer: the
+// HOME and XDG_CACHE_HOME the process started with, so that the go
+// command finds its build and module caches even in a test that gave
+// itself a private HOME.
+func GoEnv() []string { return goEnv() }
+
+// CacheDir is the user cache folder as the process started, or an error.
+func CacheDir() (string, error) { return startCache, cacheErr }
+
 // Dir returns the testpeers folder in the source tree.
 func Dir() string {
 	_, file, _, _ := runtime.Caller(0)

@@ -94,6 +94,16 @@ func (r *Rope) TrimEnd() {
 	}
 }
 
+// Contains reports whether the rope holds the byte c.
+func (r *Rope) Contains(c byte) bool {
+	for _, b := range r.blocks {
+		if bytes.IndexByte(b, c) >= 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // Bytes returns the rope's bytes in one new buffer.
 func (r *Rope) Bytes() []byte {
 	out := make([]byte, 0, r.n)
