@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mcptray/mcptray/testpeers/payload"
 )
 
 // TestBridgeRenewsASessionTheHubForgot: the bridge carries a 2025 session
@@ -99,4 +101,33 @@ func TestBridgeRenewsASessionTheHubForgot(t *testing.T) {
 func mustJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// TestBridgeLargeAnswer: an answer over largeMessage reaches the stdio
+// client whole, on one line, written from its rope.
+func TestBridgeLargeAnswer(t *testing.T) {
+	h := startHub(t, settingsJSON(map[string]any{"t": stdioServer(testServerBin, "stdio")}))
+	h.waitConnected("t")
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { Bridge(ctx, BridgeConfig{URL: h.base + "/mcp", In: inR, Out: outW}); outW.Close() }()
+	lines := bufio.NewReaderSize(outR, 1<<20)
+	io.WriteString(inW, `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t-huge","arguments":{"mib":3},`+modernMeta+`}}`+"\n")
+	line, err := lines.ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m struct {
+		ID     int
+		Result struct{ Content []struct{ Text string } }
+	}
+	if err := json.Unmarshal([]byte(line), &m); err != nil {
+		t.Fatalf("%d bytes that are no message: %v", len(line), err)
+	}
+	if m.ID != 1 || len(m.Result.Content) != 1 || m.Result.Content[0].Text != payload.Text(3<<20) {
+		t.Errorf("answer %d, %d bytes", m.ID, len(line))
+	}
+	inW.Close()
 }
