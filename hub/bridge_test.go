@@ -14,21 +14,28 @@ import (
 	"github.com/mcptray/mcptray/testpeers/payload"
 )
 
+// startBridge runs a hub with the Go test server as "t" and a bridge to
+// it: what the test writes to in is the client's, lines what the bridge
+// writes for it; done gets Bridge's return once in is closed.
+func startBridge(t *testing.T) (h *harness, in *io.PipeWriter, lines *bufio.Reader, done <-chan error) {
+	h = startHub(t, settingsJSON(map[string]any{"t": stdioServer(testServerBin, "stdio")}))
+	h.waitConnected("t")
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	ended := make(chan error, 1)
+	go func() { ended <- Bridge(ctx, BridgeConfig{URL: h.base + "/mcp", In: inR, Out: outW}); outW.Close() }()
+	return h, inW, bufio.NewReaderSize(outR, 1<<20), ended
+}
+
 // TestBridgeRenewsASessionTheHubForgot: the bridge carries a 2025 session
 // and 2026-07-28 requests over one stdio connection, answers a line that
 // is no JSON with a parse error, and when the hub forgets the session (it
 // restarted), starts a new one with the client's initialize, so that the
 // client's call goes on. The real clients' test is app's TestStdioBridge.
 func TestBridgeRenewsASessionTheHubForgot(t *testing.T) {
-	h := startHub(t, settingsJSON(map[string]any{"t": stdioServer(testServerBin, "stdio")}))
-	h.waitConnected("t")
-	inR, inW := io.Pipe()
-	outR, outW := io.Pipe()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- Bridge(ctx, BridgeConfig{URL: h.base + "/mcp", In: inR, Out: outW}); outW.Close() }()
-	lines := bufio.NewReader(outR)
+	h, inW, lines, done := startBridge(t)
 	send := func(msg string) {
 		t.Helper()
 		if _, err := io.WriteString(inW, msg+"\n"); err != nil {
@@ -106,14 +113,7 @@ func mustJSON(v any) string {
 // TestBridgeLargeAnswer: an answer over largeMessage reaches the stdio
 // client whole, on one line, written from its rope.
 func TestBridgeLargeAnswer(t *testing.T) {
-	h := startHub(t, settingsJSON(map[string]any{"t": stdioServer(testServerBin, "stdio")}))
-	h.waitConnected("t")
-	inR, inW := io.Pipe()
-	outR, outW := io.Pipe()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() { Bridge(ctx, BridgeConfig{URL: h.base + "/mcp", In: inR, Out: outW}); outW.Close() }()
-	lines := bufio.NewReaderSize(outR, 1<<20)
+	_, inW, lines, _ := startBridge(t)
 	io.WriteString(inW, `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t-huge","arguments":{"mib":3},`+modernMeta+`}}`+"\n")
 	line, err := lines.ReadString('\n')
 	if err != nil {

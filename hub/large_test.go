@@ -25,17 +25,24 @@ import (
 // largeMiB is the size of the large results of these tests.
 const largeMiB = 12
 
-// TestLargeResults: a result many times largeMessage reaches every kind of
-// client whole, byte for byte, from a stdio server, from a streamable HTTP
-// server answering JSON, and from one answering an SSE stream (a progress
-// notification first makes it one).
-func TestLargeResults(t *testing.T) {
+// largeHub is a hub with the Go test server twice: "local" over stdio and
+// "web" over streamable HTTP.
+func largeHub(t *testing.T) *harness {
 	up := testpeers.StartProcess(t, testServerBin, []string{"http", "127.0.0.1:0"}, nil, 1)
 	h := startHub(t, settingsJSON(map[string]any{
 		"local": stdioServer(testServerBin, "stdio"),
 		"web":   map[string]any{"type": "streamable-http", "url": fmt.Sprintf("http://127.0.0.1:%d/mcp", up.Port)},
 	}))
 	h.waitConnected("local", "web")
+	return h
+}
+
+// TestLargeResults: a result many times largeMessage reaches every kind of
+// client whole, byte for byte, from a stdio server, from a streamable HTTP
+// server answering JSON, and from one answering an SSE stream (a progress
+// notification first makes it one).
+func TestLargeResults(t *testing.T) {
+	h := largeHub(t)
 	want := payload.Text(largeMiB << 20)
 	for _, server := range []string{"local", "web"} {
 		for _, stream := range []bool{false, true} {
@@ -84,12 +91,7 @@ func TestLargeResults(t *testing.T) {
 // after it, the heap is back where it was and its memory is returned to
 // the system. It counts bytes allocated, not time.
 func TestLargeResultMemory(t *testing.T) {
-	up := testpeers.StartProcess(t, testServerBin, []string{"http", "127.0.0.1:0"}, nil, 1)
-	h := startHub(t, settingsJSON(map[string]any{
-		"local": stdioServer(testServerBin, "stdio"),
-		"web":   map[string]any{"type": "streamable-http", "url": fmt.Sprintf("http://127.0.0.1:%d/mcp", up.Port)},
-	}))
-	h.waitConnected("local", "web")
+	h := largeHub(t)
 	call := func(server string, mib int, stream bool) int64 {
 		t.Helper()
 		meta := modernMeta

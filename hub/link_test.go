@@ -329,16 +329,7 @@ func TestEventReader(t *testing.T) {
 				// A small buffer, so that long lines cross it.
 				er.bufs = &eventBufs{buf: make([]byte, 8)}
 				var got []ev
-				for {
-					e, err := er.next()
-					if err == io.EOF {
-						break
-					}
-					if err != nil {
-						t.Fatal(err)
-					}
-					got = append(got, ev{string(e.typ), string(e.data), e.tooLarge})
-				}
+				eachEvent(t, er, func(e sseEvent) { got = append(got, ev{string(e.typ), string(e.data), e.tooLarge}) })
 				if fmt.Sprint(got) != fmt.Sprint(c.want) {
 					t.Errorf("events %v, want %v", got, c.want)
 				}
@@ -384,20 +375,13 @@ func TestEventReaderLarge(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 7))
 			er := newEventReader(&randomReads{s: c.in, rng: rng}, 2*largeMessage)
 			var got []ev
-			for {
-				e, err := er.next()
-				if err == io.EOF {
-					break
-				}
-				if err != nil {
-					t.Fatal(err)
-				}
+			eachEvent(t, er, func(e sseEvent) {
 				g := ev{string(e.data), e.big != nil, e.tooLarge}
 				if e.big != nil {
 					g.data = string(e.big.Bytes())
 				}
 				got = append(got, g)
-			}
+			})
 			if len(got) != len(c.want) {
 				t.Errorf("%s (seed %d): %d events, want %d", c.name, seed, len(got), len(c.want))
 				continue
@@ -409,6 +393,21 @@ func TestEventReaderLarge(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// eachEvent reads er's events to the end of its body, each valid during fn.
+func eachEvent(t *testing.T, er *eventReader, fn func(sseEvent)) {
+	t.Helper()
+	for {
+		e, err := er.next()
+		if err == io.EOF {
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		fn(e)
 	}
 }
 
